@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * pvefailover configuration: a GKeyFile parsed into plain structs.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  PF_PROBE_ICMP,
+  PF_PROBE_TCP,
+  PF_PROBE_DNS,
+  PF_PROBE_HTTP,
+  PF_PROBE_HTTPS,
+} PfProbeKind;
+
+/* One probe target, parsed from a spec such as
+ *   icmp:198.51.100.10
+ *   tcp:198.51.100.10:443
+ *   dns:198.51.100.53/example.org     (UDP port 53, A query for example.org)
+ *   http://198.51.100.80/health  https://198.51.100.80:8443/ok
+ */
+typedef struct {
+  PfProbeKind kind;
+  char       *spec;      /* the text as written, for messages */
+  char       *address;   /* IP literal (host name allowed for http/https only) */
+  guint16     port;      /* tcp, dns (default 53), http (80), https (443) */
+  char       *path;      /* http/https: path and query, default "/" */
+  char       *qname;     /* dns: name to query (A), default "." */
+} PfProbeTarget;
+
+typedef enum {
+  PF_ROLE_PRIMARY,
+  PF_ROLE_BACKUP,
+} PfRole;
+
+typedef enum {
+  PF_STANDBY_HOT,
+  PF_STANDBY_COLD,
+} PfStandby;
+
+typedef struct {
+  char      *name;             /* from [uplink NAME]: [a-z0-9_-]{1,32} */
+  PfRole     role;
+  guint      priority;         /* lower wins; the primary is always first */
+  char      *interface;        /* kernel interface name, may be NULL if connection set */
+  char      *connection;       /* NetworkManager connection id or uuid, may be NULL */
+  GPtrArray *targets;          /* PfProbeTarget, at least one */
+  guint      quorum;           /* targets that must answer for a round to succeed */
+  guint      interval_ms;      /* between rounds while healthy */
+  guint      fast_interval_ms; /* between rounds after a failed round */
+  guint      timeout_ms;       /* per probe */
+  guint      down_rounds;      /* consecutive failed rounds to go down */
+  guint      up_rounds;        /* consecutive good rounds to go up */
+  guint      up_min_ms;        /* and at least this long since the first good one */
+  guint      failback_hold_ms; /* a higher-priority uplink must be up this long before we go back to it */
+  guint      degraded_loss;    /* loss % over the window that shows as degraded (no switch) */
+  PfStandby  standby;          /* backups only */
+  guint      standby_test_interval_s; /* backups only: end-to-end test while idle, 0 = never */
+  char      *management;       /* backups: modem management address, reachable in standby, may be NULL */
+  char      *gateway;          /* backups: override the gateway learned from NetworkManager, may be NULL */
+  guint      table;            /* backups: routing table holding this uplink's default route */
+  guint      activate_timeout_ms; /* cold standby: bring-up limit */
+} PfUplinkConfig;
+
+typedef enum {
+  PF_ON_STOP_RESTORE,
+  PF_ON_STOP_KEEP,
+} PfOnStop;
+
+typedef struct {
+  char      *path;             /* file it came from */
+  GPtrArray *uplinks;          /* PfUplinkConfig, primary first then by priority */
+  GPtrArray *allowed;          /* char *, "A.B.C.D/N" networks allowed to leave via a backup */
+  guint32    probe_mark;       /* fwmark on the daemon's probe sockets */
+  guint      rule_priority;    /* first of the daemon's ip rule priorities (uses 3) */
+  guint32    ct_mark_mask;     /* conntrack mark bits the daemon owns to tag egress uplink */
+  PfOnStop   on_stop;
+} PfConfig;
+
+/* Built-in defaults, also the documented ones. */
+#define PF_DEFAULT_CONFIG_FILE        SYSCONFDIR "/pvefailover/pvefailover.conf"
+#define PF_DEFAULT_PROBE_MARK         0x70f0
+#define PF_DEFAULT_RULE_PRIORITY      10000
+#define PF_DEFAULT_TABLE_BASE         7100
+#define PF_DEFAULT_CT_MARK_MASK       0x00ff0000
+
+PfConfig       *pf_config_load       (const char  *path,
+                                      GError     **error);
+PfConfig       *pf_config_load_data  (const char  *path_for_messages,
+                                      const char  *data,
+                                      gssize       length,
+                                      GError     **error);
+void            pf_config_free       (PfConfig    *config);
+
+const PfUplinkConfig *pf_config_get_primary (const PfConfig *config);
+const PfUplinkConfig *pf_config_find_uplink (const PfConfig *config,
+                                             const char     *name);
+
+/* "250ms", "1s", "1.5s", "2min", "1h"; plain numbers are seconds. */
+gboolean        pf_parse_duration_ms (const char  *text,
+                                      guint       *out_ms,
+                                      GError     **error);
+
+const char     *pf_probe_kind_to_string (PfProbeKind kind);
+const char     *pf_standby_to_string    (PfStandby   standby);
+const char     *pf_role_to_string       (PfRole      role);
+const char     *pf_on_stop_to_string    (PfOnStop    on_stop);
+
+/* The shortest of "0", "250ms", "1.5s", "30s", "2min", "1h", "1d". */
+char           *pf_format_duration_ms   (guint       ms);
+
+/* One target spec as in targets= (see PfProbeTarget); the error says why. */
+PfProbeTarget  *pf_probe_target_parse   (const char  *spec,
+                                         GError     **error);
+void            pf_probe_target_free    (PfProbeTarget *target);
+
+/* A short human summary (uplinks, interfaces, targets, timings, guests,
+ * daemon settings), several lines ending with a newline: what
+ * `pvefailoverd --check-config` prints. */
+char           *pf_config_describe      (const PfConfig *config);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfConfig, pf_config_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfProbeTarget, pf_probe_target_free)
+
+G_END_DECLS

@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The daemon's nftables table. pf_firewall_render() is pure: the same spec
+ * always gives the same text (golden-file tests hold it). The text replaces
+ * the whole table in one transaction: "add table" makes sure it exists,
+ * "delete table" drops it with everything in it, and the table block
+ * recreates it; libnftables sends the three as one netlink batch, so the
+ * kernel never runs without the table, nor with half of it.
+ */
+#include "config.h"
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create() */
+#endif
+
+#define G_LOG_DOMAIN "pvefailover-firewall"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <nftables/libnftables.h>
+
+#include "pf-error.h"
+#include "pf-firewall.h"
+
+#define PF_NFT_FAMILY_TABLE "inet " PF_NFT_TABLE
+
+typedef struct nft_ctx PfNftCtx;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfNftCtx, nft_ctx_free)
+
+/* ------------------------------------------------------------------------ */
+/* Validation                                                               */
+
+/* nft compares a quoted interface name literally, except for a trailing '*'
+ * (a prefix match) and its escapes; the kernel limits names to IFNAMSIZ-1. */
+static gboolean
+ifname_is_valid (const char *ifname)
+{
+  gsize len;
+
+  if (ifname == NULL)
+    return FALSE;
+  len = strlen (ifname);
+  if (len == 0 || len > 15)
+    return FALSE;
+  for (const char *p = ifname; *p != '\0'; p++)
+    {
+      if (!g_ascii_isalnum (*p) && strchr ("._-@+", *p) == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* An address or network ("A.B.C.D", "A.B.C.D/N", IPv6 alike) without host
+ * bits; returns its canonical text (a plain address for a full-length mask). */
+static char *
+network_canonical (const char     *text,
+                   GSocketFamily  *out_family,
+                   GError        **error)
+{
+  g_autoptr(GInetAddressMask) mask = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  if (text == NULL || *text == '\0')
+    {
+      g_set_error_literal (error, PF_ERROR, PF_ERROR_INVALID_ARGS, "empty address");
+      return NULL;
+    }
+  mask = g_inet_address_mask_new_from_string (text, &local_error);
+  if (mask == NULL)
+    {
+      g_set_error_literal (error, PF_ERROR, PF_ERROR_INVALID_ARGS, local_error->message);
+      return NULL;
+    }
+  if (out_family != NULL)
+    *out_family = g_inet_address_mask_get_family (mask);
+  return g_inet_address_mask_to_string (mask);
+}
+
+gboolean
+pf_firewall_spec_validate (const PfFirewallSpec  *spec,
+                           GError               **error)
+{
+  g_return_val_if_fail (spec != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (spec->n_uplinks > 0 && spec->uplinks == NULL)
+    {
+      g_set_error_literal (error, PF_ERROR, PF_ERROR_INVALID_ARGS, "no uplink array");
+      return FALSE;
+    }
+
+  for (guint i = 0; i < spec->n_uplinks; i++)
+    {
+      const PfFirewallUplink *u = &spec->uplinks[i];
+      const char *name = u->name != NULL ? u->name : "(unnamed)";
+
+      if (!ifname_is_valid (u->ifname))
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "uplink %s: invalid interface name “%s”", name,
+                       u->ifname != NULL ? u->ifname : "");
+          return FALSE;
+        }
+      if ((u->ct_mark & ~spec->ct_mark_mask) != 0)
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "uplink %s: ct mark 0x%08x outside the mask 0x%08x",
+                       name, u->ct_mark, spec->ct_mark_mask);
+          return FALSE;
+        }
+      if (u->is_backup && u->management != NULL)
+        {
+          g_autofree char *canon = network_canonical (u->management, NULL, error);
+
+          if (canon == NULL)
+            {
+              g_prefix_error (error, "uplink %s: management address: ", name);
+              return FALSE;
+            }
+        }
+    }
+
+  for (guint i = 0; spec->allowed != NULL && spec->allowed[i] != NULL; i++)
+    {
+      GSocketFamily family = G_SOCKET_FAMILY_INVALID;
+      g_autofree char *canon = network_canonical (spec->allowed[i], &family, error);
+
+      if (canon == NULL)
+        {
+          g_prefix_error (error, "allowed guest “%s”: ", spec->allowed[i]);
+          return FALSE;
+        }
+      if (family != G_SOCKET_FAMILY_IPV4)
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "allowed guest “%s”: not an IPv4 address or network",
+                       spec->allowed[i]);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rendering                                                                */
+
+/* What an admin reads in `nft list table`: "lte (backup, standby)". Uplink
+ * names are [a-z0-9_-] per the configuration; anything else is replaced so
+ * that the comment stays one valid nft string. */
+static char *
+uplink_label (const PfFirewallUplink *u)
+{
+  g_autofree char *name = g_strdup (u->name != NULL && *u->name != '\0' ? u->name : u->ifname);
+
+  g_strcanon (name, G_CSET_a_2_z G_CSET_A_2_Z G_CSET_DIGITS "_-.", '_');
+  if (strlen (name) > 32)
+    name[32] = '\0';
+  if (!u->is_backup)
+    return g_strdup_printf ("%s (primary)", name);
+  return g_strdup_printf ("%s (backup, %s)", name, u->active ? "active" : "standby");
+}
+
+static void
+append_management (GString                *out,
+                   const PfFirewallUplink *u,
+                   const char             *dir_if,
+                   const char             *dir_addr,
+                   const char             *label)
+{
+  GSocketFamily family = G_SOCKET_FAMILY_INVALID;
+  g_autofree char *mgmt = NULL;
+
+  if (u->management == NULL)
+    return;
+  mgmt = network_canonical (u->management, &family, NULL);
+  g_string_append_printf (out, "\t\t%s \"%s\" %s %s %s accept comment \"%s: modem management\"\n",
+                          dir_if, u->ifname,
+                          family == G_SOCKET_FAMILY_IPV6 ? "ip6" : "ip",
+                          dir_addr, mgmt, label);
+}
+
+char *
+pf_firewall_render (const PfFirewallSpec *spec)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autoptr(GError) local_error = NULL;
+  guint n_allowed = 0;
+  guint32 keep;
+
+  g_return_val_if_fail (spec != NULL, NULL);
+  if (!pf_firewall_spec_validate (spec, &local_error))
+    {
+      g_critical ("%s: invalid spec: %s", G_STRFUNC, local_error->message);
+      return NULL;
+    }
+  keep = ~spec->ct_mark_mask;
+
+  g_string_append (out,
+                   "# pvefailoverd's own table, rendered from the desired state and replaced\n"
+                   "# in one transaction. Do not edit: the daemon rewrites it on every change.\n"
+                   "add table " PF_NFT_FAMILY_TABLE "\n"
+                   "delete table " PF_NFT_FAMILY_TABLE "\n"
+                   "table " PF_NFT_FAMILY_TABLE " {\n"
+                   "\tcomment \"owned by pvefailoverd: standby blocks, backup allow-list and NAT, uplink tags\"\n"
+                   "\n");
+
+  /* The guests that may leave through an active backup. */
+  g_string_append (out,
+                   "\tset allowed {\n"
+                   "\t\ttype ipv4_addr\n"
+                   "\t\tflags interval\n"
+                   "\t\tauto-merge\n"
+                   "\t\tcomment \"guests allowed to leave through an active backup\"\n");
+  for (guint i = 0; spec->allowed != NULL && spec->allowed[i] != NULL; i++)
+    {
+      g_autofree char *canon = network_canonical (spec->allowed[i], NULL, NULL);
+
+      g_string_append (out, n_allowed == 0 ? "\t\telements = { " : ",\n\t\t\t     ");
+      g_string_append (out, canon);
+      n_allowed++;
+    }
+  if (n_allowed > 0)
+    g_string_append (out, " }\n");
+  g_string_append (out, "\t}\n\n");
+
+  /* Local traffic: a backup in standby carries only the daemon's probes
+   * (marked) and the modem's management address. */
+  g_string_append_printf (out,
+                          "\tchain output {\n"
+                          "\t\ttype filter hook output priority filter; policy accept;\n"
+                          "\t\tmeta mark 0x%08x accept comment \"the daemon's probes pass the standby blocks\"\n",
+                          spec->probe_mark);
+  for (guint i = 0; i < spec->n_uplinks; i++)
+    {
+      const PfFirewallUplink *u = &spec->uplinks[i];
+      g_autofree char *label = NULL;
+
+      if (!u->is_backup || u->active)
+        continue;
+      label = uplink_label (u);
+      append_management (out, u, "oifname", "daddr", label);
+      g_string_append_printf (out, "\t\toifname \"%s\" drop comment \"%s: blocked\"\n",
+                              u->ifname, label);
+    }
+  g_string_append (out, "\t}\n\n");
+
+  g_string_append (out,
+                   "\tchain input {\n"
+                   "\t\ttype filter hook input priority filter; policy accept;\n");
+  for (guint i = 0; i < spec->n_uplinks; i++)
+    {
+      const PfFirewallUplink *u = &spec->uplinks[i];
+      g_autofree char *label = NULL;
+
+      if (!u->is_backup || u->active)
+        continue;
+      label = uplink_label (u);
+      g_string_append_printf (out,
+                              "\t\tiifname \"%s\" ct state established,related accept comment \"%s: replies to probes\"\n",
+                              u->ifname, label);
+      append_management (out, u, "iifname", "saddr", label);
+      g_string_append_printf (out, "\t\tiifname \"%s\" drop comment \"%s: blocked\"\n",
+                              u->ifname, label);
+    }
+  g_string_append (out, "\t}\n\n");
+
+  /* Guests: only the allowed ones, only through an active backup. */
+  g_string_append (out,
+                   "\tchain forward {\n"
+                   "\t\ttype filter hook forward priority filter; policy accept;\n");
+  for (guint i = 0; i < spec->n_uplinks; i++)
+    {
+      const PfFirewallUplink *u = &spec->uplinks[i];
+      g_autofree char *label = NULL;
+
+      if (!u->is_backup)
+        continue;
+      label = uplink_label (u);
+      if (u->active)
+        {
+          g_string_append_printf (out,
+                                  "\t\toifname \"%s\" ip saddr @allowed accept comment \"%s: allowed guests\"\n"
+                                  "\t\tiifname \"%s\" ct state established,related accept comment \"%s: replies to allowed guests\"\n",
+                                  u->ifname, label, u->ifname, label);
+        }
+      g_string_append_printf (out,
+                              "\t\toifname \"%s\" drop comment \"%s: other guests never leave through it\"\n"
+                              "\t\tiifname \"%s\" drop comment \"%s: nothing else comes in through it\"\n",
+                              u->ifname, label, u->ifname, label);
+    }
+  g_string_append (out, "\t}\n\n");
+
+  g_string_append (out,
+                   "\tchain postrouting {\n"
+                   "\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+  for (guint i = 0; i < spec->n_uplinks; i++)
+    {
+      const PfFirewallUplink *u = &spec->uplinks[i];
+      g_autofree char *label = NULL;
+
+      if (!u->is_backup || !u->active)
+        continue;
+      label = uplink_label (u);
+      g_string_append_printf (out,
+                              "\t\toifname \"%s\" ip saddr @allowed masquerade comment \"%s: allowed guests\"\n",
+                              u->ifname, label);
+    }
+  g_string_append (out, "\t}\n\n");
+
+  /* Tag every new flow, local or forwarded, with the uplink it leaves
+   * through, so that a switch can flush the flows of the abandoned one.
+   * Postrouting sees both; mangle priority runs before NAT. Bits of the
+   * ct mark outside the mask belong to others and are kept. */
+  g_string_append (out,
+                   "\tchain uplink_mark {\n"
+                   "\t\ttype filter hook postrouting priority mangle; policy accept;\n");
+  for (guint i = 0; i < spec->n_uplinks && spec->ct_mark_mask != 0; i++)
+    {
+      const PfFirewallUplink *u = &spec->uplinks[i];
+      g_autofree char *label = uplink_label (u);
+
+      g_string_append_printf (out,
+                              "\t\toifname \"%s\" ct state new ct mark set ct mark & 0x%08x | 0x%08x comment \"%s: flows leaving through it\"\n",
+                              u->ifname, keep, u->ct_mark, label);
+    }
+  g_string_append (out, "\t}\n}\n");
+
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* libnftables                                                              */
+
+/* nftables 1.0.6 points at the wrong line of a multi-line buffer in its
+ * error messages, and gets it right for a file: hand it the script as an
+ * anonymous memory file. Returns -1 when that is not possible. */
+static int
+script_memfd (const char *script)
+{
+  gsize len = strlen (script);
+  gsize done = 0;
+  int fd = memfd_create ("pvefailover.nft", MFD_CLOEXEC);
+
+  if (fd < 0)
+    return -1;
+  while (done < len)
+    {
+      ssize_t n = write (fd, script + done, len - done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          close (fd);
+          return -1;
+        }
+      done += (gsize) n;
+    }
+  return fd;
+}
+
+static int
+run_with_location (PfNftCtx   *ctx,
+                   const char *script,
+                   char      **out_path)
+{
+  int fd = script_memfd (script);
+  int ret;
+
+  if (fd < 0)
+    return nft_run_cmd_from_buffer (ctx, script);
+  *out_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+  ret = nft_run_cmd_from_filename (ctx, *out_path);
+  close (fd);
+  return ret;
+}
+
+static gboolean
+run_script (const char  *script,
+            gboolean     dry_run,
+            GError     **error)
+{
+  g_autoptr(PfNftCtx) ctx = nft_ctx_new (NFT_CTX_DEFAULT);
+  g_autofree char *path = NULL;
+
+  if (ctx == NULL)
+    {
+      g_set_error_literal (error, PF_ERROR, PF_ERROR_SYSTEM,
+                           "nftables: cannot create a context");
+      return FALSE;
+    }
+  /* Messages go to buffers, never to our stdout/stderr: they become the
+   * GError message. */
+  if (nft_ctx_buffer_output (ctx) != 0 || nft_ctx_buffer_error (ctx) != 0)
+    {
+      g_set_error_literal (error, PF_ERROR, PF_ERROR_SYSTEM,
+                           "nftables: cannot buffer output");
+      return FALSE;
+    }
+  nft_ctx_set_dry_run (ctx, dry_run);
+
+  if (run_with_location (ctx, script, &path) != 0)
+    {
+      const char *msg = nft_ctx_get_error_buffer (ctx);
+      g_autofree char *text = g_strstrip (g_strdup (msg != NULL ? msg : ""));
+
+      /* "/proc/self/fd/7:45:54-54: Error: ..." reads "line 45:54-54: Error: ..." */
+      if (path != NULL)
+        {
+          g_autofree char *prefix = g_strconcat (path, ":", NULL);
+          g_auto(GStrv) parts = g_strsplit (text, prefix, -1);
+
+          g_free (text);
+          text = g_strjoinv ("line ", parts);
+        }
+
+      g_set_error (error, PF_ERROR, PF_ERROR_SYSTEM, "nftables: %s",
+                   *text != '\0' ? text : "command failed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+pf_firewall_apply (const char  *script,
+                   GError     **error)
+{
+  g_return_val_if_fail (script != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!run_script (script, FALSE, error))
+    {
+      g_prefix_error (error, "Cannot apply table %s: ", PF_NFT_FAMILY_TABLE);
+      return FALSE;
+    }
+  g_debug ("table %s applied", PF_NFT_FAMILY_TABLE);
+  return TRUE;
+}
+
+gboolean
+pf_firewall_check (const char  *script,
+                   GError     **error)
+{
+  g_return_val_if_fail (script != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!run_script (script, TRUE, error))
+    {
+      g_prefix_error (error, "Invalid script for table %s: ", PF_NFT_FAMILY_TABLE);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+pf_firewall_remove (GError **error)
+{
+  /* nftables 1.0.6 has no "destroy": adding first makes the delete valid
+   * whether or not the table exists, in one transaction, with no window
+   * between a check and the delete. */
+  static const char script[] =
+    "add table " PF_NFT_FAMILY_TABLE "\n"
+    "delete table " PF_NFT_FAMILY_TABLE "\n";
+
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!run_script (script, FALSE, error))
+    {
+      g_prefix_error (error, "Cannot remove table %s: ", PF_NFT_FAMILY_TABLE);
+      return FALSE;
+    }
+  g_debug ("table %s removed", PF_NFT_FAMILY_TABLE);
+  return TRUE;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The daemon's nftables table, `inet pvefailover`: rendered from the desired
+ * state as text by a pure function, applied in one libnftables transaction.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define PF_NFT_TABLE "pvefailover"
+
+typedef struct {
+  const char *name;        /* uplink name, for comments */
+  const char *ifname;      /* kernel interface */
+  gboolean    is_backup;   /* backups get the standby block */
+  gboolean    active;      /* carries traffic now (no block, guests masqueraded) */
+  const char *management;  /* backups: address reachable even in standby, or NULL */
+  guint32     ct_mark;     /* value (within the mask) tagging flows that leave through it */
+} PfFirewallUplink;
+
+typedef struct {
+  const PfFirewallUplink *uplinks;
+  guint                   n_uplinks;
+  const char * const     *allowed;    /* NULL-terminated "A.B.C.D/N" guests allowed on a backup */
+  guint32                 probe_mark; /* the daemon's probes pass the standby block */
+  guint32                 ct_mark_mask;
+} PfFirewallSpec;
+
+/* Whether @spec can be rendered: interface names that nft matches literally
+ * (no quotes, backslashes or '*' wildcard, at most 15 bytes), IPv4 networks
+ * without host bits for @allowed, an IPv4 or IPv6 address or network for
+ * management, ct marks within the mask. The daemon checks this before
+ * rendering; pf_firewall_render() treats an invalid spec as a programming error. */
+gboolean  pf_firewall_spec_validate (const PfFirewallSpec  *spec,
+                                     GError               **error);
+
+/* The complete script: "table inet pvefailover {...}" preceded by the lines
+ * that make a replace atomic (add table; delete table; table ... { }).
+ * Returns NULL (with a critical) when @spec is not valid. */
+char     *pf_firewall_render (const PfFirewallSpec *spec);
+
+/* Apply a rendered script in one transaction. */
+gboolean  pf_firewall_apply  (const char  *script,
+                              GError     **error);
+
+/* Delete the table if it exists; no error when absent (one transaction:
+ * add table; delete table, as nftables 1.0.6 has no "destroy"). */
+gboolean  pf_firewall_remove (GError **error);
+
+/* Check a script without applying it (nft --check). */
+gboolean  pf_firewall_check  (const char  *script,
+                              GError     **error);
+
+G_END_DECLS

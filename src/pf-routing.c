@@ -1,0 +1,911 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The routing switch over rtnetlink. Routes go through libnl-route's route
+ * objects. Rules are built and parsed as plain fib_rule messages on the same
+ * libnl socket, because libnl-route 3.7 does not know
+ * FRA_SUPPRESS_PREFIXLEN, which the failover pair needs:
+ *
+ *   P+1  lookup main suppress_prefixlength 0   local and LAN routes of the
+ *                                              main table still win, its
+ *                                              default route does not
+ *   P+2  lookup T_active                        everything else: the backup
+ *
+ * Each apply reads what the kernel holds, compares it with the spec, and
+ * changes only the difference: adds first, deletes after, so switching
+ * from one backup to another never leaves a moment without a P+2 rule.
+ */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pvefailover-routing"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/fib_rules.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include <netlink/netlink.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
+#include <netlink/route/route.h>
+#include <netlink/route/nexthop.h>
+
+#include "pf-error.h"
+#include "pf-routing.h"
+
+typedef struct nl_msg PfNlMsg;
+typedef struct nl_cb PfNlCb;
+typedef struct nl_cache PfNlCache;
+typedef struct nl_addr PfNlAddr;
+typedef struct rtnl_route PfRtnlRoute;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfNlMsg, nlmsg_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfNlCb, nl_cb_put)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfNlCache, nl_cache_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfNlAddr, nl_addr_put)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfRtnlRoute, rtnl_route_put)
+
+#define NO_SUPPRESS G_MAXUINT32  /* the kernel's "unset" (-1) */
+
+struct _PfRouting {
+  struct nl_sock *sock;
+};
+
+/* One rule as the kernel reports it, or as the spec wants it. */
+typedef struct {
+  guint32   priority;
+  guint32   table;
+  guint32   fwmark;
+  guint32   fwmask;
+  guint32   suppress_prefixlen;
+  guint8    action;
+  gboolean  plain;    /* no selector or option beyond the fields above */
+  GBytes   *payload;  /* kernel rules: the message body, to delete it exactly */
+} PfRule;
+
+static void
+pf_rule_clear (PfRule *rule)
+{
+  g_clear_pointer (&rule->payload, g_bytes_unref);
+}
+
+static void
+set_nl_error (GError     **error,
+              int          nl_err,
+              const char  *what)
+{
+  g_set_error (error, PF_ERROR, PF_ERROR_SYSTEM, "%s: %s", what, nl_geterror (nl_err));
+}
+
+/* The kernel's answer to one request: its errno and, with NETLINK_EXT_ACK,
+ * its own explanation ("Nexthop device is not up"). libnl would fold many
+ * errnos into "Unspecific failure". */
+typedef struct {
+  gboolean  done;
+  int       error;
+  char     *message;
+} PfAck;
+
+static int
+ack_ok_cb (struct nl_msg *msg,
+           void          *user_data)
+{
+  PfAck *ack = user_data;
+
+  ack->done = TRUE;
+  return NL_STOP;
+}
+
+static int
+ack_error_cb (struct sockaddr_nl *nla,
+              struct nlmsgerr    *err,
+              void               *user_data)
+{
+  PfAck *ack = user_data;
+  struct nlmsghdr *nlh = (struct nlmsghdr *) ((char *) err - NLMSG_HDRLEN);
+
+  ack->done = TRUE;
+  ack->error = -err->error;
+  if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) != 0)
+    {
+      gsize offset = sizeof *err;
+      struct nlattr *attr;
+      int rem;
+
+      if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0)
+        offset += NLMSG_ALIGN (err->msg.nlmsg_len - NLMSG_HDRLEN);
+      if (offset < (gsize) nlmsg_datalen (nlh))
+        {
+          nla_for_each_attr (attr, (struct nlattr *) ((char *) err + offset),
+                             nlmsg_datalen (nlh) - (int) offset, rem)
+            {
+              if (nla_type (attr) == NLMSGERR_ATTR_MSG && nla_len (attr) > 0)
+                {
+                  g_free (ack->message);
+                  ack->message = g_strndup (nla_data (attr), nla_len (attr));
+                }
+            }
+        }
+    }
+  return NL_STOP;
+}
+
+/* Send @msg (not consumed) and wait for the kernel's ack. @ignore_errno,
+ * when not 0, is an answer that counts as success. */
+static gboolean
+send_request (PfRouting    *routing,
+              PfNlMsg      *msg,
+              int           ignore_errno,
+              const char   *what,
+              GError      **error)
+{
+  g_autoptr(PfNlCb) cb = nl_cb_alloc (NL_CB_DEFAULT);
+  PfAck ack = { FALSE, 0, NULL };
+  g_autofree char *message = NULL;
+  int err;
+
+  if (cb == NULL)
+    {
+      g_set_error (error, PF_ERROR, PF_ERROR_SYSTEM, "%s: out of memory", what);
+      return FALSE;
+    }
+  nlmsg_hdr (msg)->nlmsg_flags |= NLM_F_ACK;
+  err = nl_send_auto (routing->sock, msg);
+  if (err < 0)
+    {
+      set_nl_error (error, err, what);
+      return FALSE;
+    }
+  nl_cb_set (cb, NL_CB_ACK, NL_CB_CUSTOM, ack_ok_cb, &ack);
+  nl_cb_err (cb, NL_CB_CUSTOM, ack_error_cb, &ack);
+  while (!ack.done)
+    {
+      err = nl_recvmsgs (routing->sock, cb);
+      if (err < 0 && !ack.done)
+        {
+          set_nl_error (error, err, what);
+          return FALSE;
+        }
+    }
+  message = g_steal_pointer (&ack.message);
+  if (ack.error != 0 && ack.error != ignore_errno)
+    {
+      if (message != NULL)
+        g_set_error (error, PF_ERROR, PF_ERROR_SYSTEM, "%s: %s (%s)", what,
+                     g_strerror (ack.error), message);
+      else
+        g_set_error (error, PF_ERROR, PF_ERROR_SYSTEM, "%s: %s", what,
+                     g_strerror (ack.error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+PfRouting *
+pf_routing_new (GError **error)
+{
+  g_autofree PfRouting *routing = g_new0 (PfRouting, 1);
+  int one = 1;
+  int err;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  routing->sock = nl_socket_alloc ();
+  if (routing->sock == NULL)
+    {
+      g_set_error_literal (error, PF_ERROR, PF_ERROR_SYSTEM, "Cannot allocate a netlink socket");
+      return NULL;
+    }
+  err = nl_connect (routing->sock, NETLINK_ROUTE);
+  if (err < 0)
+    {
+      set_nl_error (error, err, "Cannot connect to rtnetlink");
+      nl_socket_free (routing->sock);
+      return NULL;
+    }
+  /* Ask for the kernel's explanations with its errors; not fatal if old. */
+  if (setsockopt (nl_socket_get_fd (routing->sock), SOL_NETLINK, NETLINK_EXT_ACK,
+                  &one, sizeof one) < 0)
+    g_debug ("no extended netlink acks: %s", g_strerror (errno));
+  return g_steal_pointer (&routing);
+}
+
+void
+pf_routing_free (PfRouting *routing)
+{
+  if (routing == NULL)
+    return;
+  nl_socket_free (routing->sock);
+  g_free (routing);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rules                                                                    */
+
+static int
+rule_dump_cb (struct nl_msg *msg,
+              void          *user_data)
+{
+  GArray *rules = user_data;
+  struct nlmsghdr *nlh = nlmsg_hdr (msg);
+  struct fib_rule_hdr *frh;
+  struct nlattr *attr;
+  int rem;
+  PfRule rule = {
+    .suppress_prefixlen = NO_SUPPRESS,
+    .plain = TRUE,
+  };
+
+  if (nlh->nlmsg_type != RTM_NEWRULE || !nlmsg_valid_hdr (nlh, sizeof *frh))
+    return NL_SKIP;
+  frh = nlmsg_data (nlh);
+  if (frh->family != AF_INET)
+    return NL_SKIP;
+
+  rule.table = frh->table;
+  rule.action = frh->action;
+  if (frh->dst_len != 0 || frh->src_len != 0 || frh->tos != 0 || frh->flags != 0)
+    rule.plain = FALSE;
+
+  nlmsg_for_each_attr (attr, nlh, sizeof *frh, rem)
+    {
+      switch (nla_type (attr))
+        {
+        case FRA_PRIORITY:
+          rule.priority = nla_get_u32 (attr);
+          break;
+        case FRA_TABLE:
+          rule.table = nla_get_u32 (attr);
+          break;
+        case FRA_FWMARK:
+          rule.fwmark = nla_get_u32 (attr);
+          break;
+        case FRA_FWMASK:
+          rule.fwmask = nla_get_u32 (attr);
+          break;
+        case FRA_SUPPRESS_PREFIXLEN:
+          rule.suppress_prefixlen = nla_get_u32 (attr);
+          break;
+        case FRA_PROTOCOL:
+          break;
+        case FRA_SUPPRESS_IFGROUP:
+          /* Reported as -1 when unset by older kernels. */
+          if (nla_get_u32 (attr) != G_MAXUINT32)
+            rule.plain = FALSE;
+          break;
+        default:
+          rule.plain = FALSE;
+          break;
+        }
+    }
+
+  rule.payload = g_bytes_new (nlmsg_data (nlh), nlmsg_datalen (nlh));
+  g_array_append_val (rules, rule);
+  return NL_OK;
+}
+
+/* All IPv4 rules, in the kernel's order. */
+static GArray *
+rules_dump (PfRouting  *routing,
+            GError    **error)
+{
+  g_autoptr(GArray) rules = g_array_new (FALSE, TRUE, sizeof (PfRule));
+  g_autoptr(PfNlMsg) msg = nlmsg_alloc_simple (RTM_GETRULE, NLM_F_DUMP);
+  g_autoptr(PfNlCb) cb = nl_cb_alloc (NL_CB_DEFAULT);
+  struct fib_rule_hdr frh = { .family = AF_INET };
+  int err;
+
+  g_array_set_clear_func (rules, (GDestroyNotify) pf_rule_clear);
+
+  if (msg == NULL || cb == NULL || nlmsg_append (msg, &frh, sizeof frh, NLMSG_ALIGNTO) < 0)
+    {
+      g_set_error_literal (error, PF_ERROR, PF_ERROR_SYSTEM, "Cannot build a rule dump request");
+      return NULL;
+    }
+  nl_cb_set (cb, NL_CB_VALID, NL_CB_CUSTOM, rule_dump_cb, rules);
+
+  err = nl_send_auto (routing->sock, msg);
+  if (err >= 0)
+    err = nl_recvmsgs (routing->sock, cb);
+  if (err < 0)
+    {
+      set_nl_error (error, err, "Cannot list routing rules");
+      return NULL;
+    }
+  return g_steal_pointer (&rules);
+}
+
+static gboolean
+rule_matches (const PfRule *have,
+              const PfRule *want)
+{
+  return have->plain &&
+         have->priority == want->priority &&
+         have->table == want->table &&
+         have->action == want->action &&
+         have->fwmark == want->fwmark &&
+         have->fwmask == want->fwmask &&
+         have->suppress_prefixlen == want->suppress_prefixlen;
+}
+
+static char *
+rule_describe (const PfRule *rule)
+{
+  GString *s = g_string_new (NULL);
+
+  g_string_append_printf (s, "%u:", rule->priority);
+  if (rule->fwmark != 0)
+    g_string_append_printf (s, " fwmark 0x%x/0x%x", rule->fwmark, rule->fwmask);
+  if (rule->action == FR_ACT_TO_TBL)
+    g_string_append_printf (s, " lookup %u", rule->table);
+  else
+    g_string_append_printf (s, " action %u", rule->action);
+  if (rule->suppress_prefixlen != NO_SUPPRESS)
+    g_string_append_printf (s, " suppress_prefixlength %u", rule->suppress_prefixlen);
+  if (!rule->plain)
+    g_string_append (s, " (with other selectors)");
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+rule_add (PfRouting     *routing,
+          const PfRule  *rule,
+          GError       **error)
+{
+  g_autoptr(PfNlMsg) msg = nlmsg_alloc_simple (RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL);
+  g_autofree char *text = rule_describe (rule);
+  struct fib_rule_hdr frh = {
+    .family = AF_INET,
+    .action = rule->action,
+    .table = rule->table < 256 ? rule->table : RT_TABLE_UNSPEC,
+  };
+  g_autofree char *what = NULL;
+
+  if (msg == NULL ||
+      nlmsg_append (msg, &frh, sizeof frh, NLMSG_ALIGNTO) < 0 ||
+      nla_put_u32 (msg, FRA_PRIORITY, rule->priority) < 0 ||
+      nla_put_u32 (msg, FRA_TABLE, rule->table) < 0 ||
+      (rule->fwmark != 0 && nla_put_u32 (msg, FRA_FWMARK, rule->fwmark) < 0) ||
+      (rule->fwmark != 0 && nla_put_u32 (msg, FRA_FWMASK, rule->fwmask) < 0) ||
+      (rule->suppress_prefixlen != NO_SUPPRESS &&
+       nla_put_u32 (msg, FRA_SUPPRESS_PREFIXLEN, rule->suppress_prefixlen) < 0))
+    {
+      g_set_error (error, PF_ERROR, PF_ERROR_SYSTEM, "Cannot build rule “%s”", text);
+      return FALSE;
+    }
+
+  what = g_strdup_printf ("Cannot add rule “%s”", text);
+  if (!send_request (routing, msg, 0, what, error))
+    return FALSE;
+  g_debug ("added rule %s", text);
+  return TRUE;
+}
+
+static gboolean
+rule_delete (PfRouting     *routing,
+             const PfRule  *rule,
+             GError       **error)
+{
+  g_autoptr(PfNlMsg) msg = nlmsg_alloc_simple (RTM_DELRULE, 0);
+  g_autofree char *text = rule_describe (rule);
+  gsize len = 0;
+  const void *payload = g_bytes_get_data (rule->payload, &len);
+  g_autofree char *what = NULL;
+
+  /* The rule exactly as the kernel reported it: every selector matches, so
+   * only that rule goes. */
+  if (msg == NULL || nlmsg_append (msg, (void *) payload, len, NLMSG_ALIGNTO) < 0)
+    {
+      g_set_error (error, PF_ERROR, PF_ERROR_SYSTEM, "Cannot build rule “%s”", text);
+      return FALSE;
+    }
+  what = g_strdup_printf ("Cannot delete rule “%s”", text);
+  if (!send_request (routing, msg, ENOENT, what, error))
+    return FALSE;
+  g_debug ("deleted rule %s", text);
+  return TRUE;
+}
+
+static GArray *
+rules_wanted (const PfRoutingSpec *spec)
+{
+  GArray *want = g_array_new (FALSE, TRUE, sizeof (PfRule));
+
+  for (guint i = 0; i < spec->n_backups; i++)
+    {
+      PfRule r = {
+        .priority = spec->rule_priority,
+        .table = spec->backups[i].table,
+        .fwmark = spec->probe_mark,
+        .fwmask = G_MAXUINT32,
+        .suppress_prefixlen = NO_SUPPRESS,
+        .action = FR_ACT_TO_TBL,
+        .plain = TRUE,
+      };
+      g_array_append_val (want, r);
+    }
+  if (spec->active_table != 0)
+    {
+      PfRule main_rule = {
+        .priority = spec->rule_priority + 1,
+        .table = RT_TABLE_MAIN,
+        .suppress_prefixlen = 0,
+        .action = FR_ACT_TO_TBL,
+        .plain = TRUE,
+      };
+      PfRule active_rule = {
+        .priority = spec->rule_priority + 2,
+        .table = spec->active_table,
+        .suppress_prefixlen = NO_SUPPRESS,
+        .action = FR_ACT_TO_TBL,
+        .plain = TRUE,
+      };
+      g_array_append_val (want, main_rule);
+      g_array_append_val (want, active_rule);
+    }
+  return want;
+}
+
+static gboolean
+is_ours (guint32 priority,
+         guint   rule_priority)
+{
+  return priority >= rule_priority && priority - rule_priority <= 2;
+}
+
+/* Make the rules at P..P+2 exactly @want (may be empty). */
+static gboolean
+rules_sync (PfRouting  *routing,
+            guint       rule_priority,
+            GArray     *want,
+            GError    **error)
+{
+  g_autoptr(GArray) have = rules_dump (routing, error);
+  g_autofree gboolean *found = NULL;
+  g_autoptr(GPtrArray) stale = g_ptr_array_new ();
+
+  if (have == NULL)
+    return FALSE;
+
+  found = g_new0 (gboolean, want->len + 1);
+  for (guint i = 0; i < have->len; i++)
+    {
+      const PfRule *h = &g_array_index (have, PfRule, i);
+      gboolean keep = FALSE;
+
+      if (!is_ours (h->priority, rule_priority))
+        continue;
+      for (guint j = 0; j < want->len && !keep; j++)
+        {
+          if (!found[j] && rule_matches (h, &g_array_index (want, PfRule, j)))
+            found[j] = keep = TRUE;
+        }
+      if (!keep)
+        g_ptr_array_add (stale, (gpointer) h);
+    }
+
+  for (guint j = 0; j < want->len; j++)
+    {
+      if (!found[j] && !rule_add (routing, &g_array_index (want, PfRule, j), error))
+        return FALSE;
+    }
+  for (guint i = 0; i < stale->len; i++)
+    {
+      if (!rule_delete (routing, g_ptr_array_index (stale, i), error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routes                                                                   */
+
+typedef struct {
+  guint    table;
+  int      ifindex;
+  PfNlAddr *gateway;  /* NULL: no route wanted in this table */
+  gboolean  present;
+} PfRouteWant;
+
+static void
+pf_route_want_clear (PfRouteWant *w)
+{
+  g_clear_pointer (&w->gateway, nl_addr_put);
+}
+
+static gboolean
+route_matches (struct rtnl_route *route,
+               const PfRouteWant *want)
+{
+  struct rtnl_nexthop *nh;
+  struct nl_addr *dst = rtnl_route_get_dst (route);
+  struct nl_addr *gw;
+  guint32 metric = 0;
+
+  if (want->gateway == NULL)
+    return FALSE;
+  if (dst == NULL || nl_addr_get_prefixlen (dst) != 0 ||
+      rtnl_route_get_type (route) != RTN_UNICAST ||
+      rtnl_route_get_tos (route) != 0 ||
+      rtnl_route_get_priority (route) != 0 ||
+      rtnl_route_get_src (route) != NULL ||
+      rtnl_route_get_pref_src (route) != NULL ||
+      rtnl_route_get_nnexthops (route) != 1)
+    return FALSE;
+  /* No metrics (mtu, window, ...) of somebody else's making. */
+  for (int m = 1; m <= RTAX_MAX; m++)
+    {
+      if (rtnl_route_get_metric (route, m, &metric) == 0)
+        return FALSE;
+    }
+  nh = rtnl_route_nexthop_n (route, 0);
+  gw = rtnl_route_nh_get_gateway (nh);
+  return rtnl_route_nh_get_ifindex (nh) == want->ifindex &&
+         (rtnl_route_nh_get_flags (nh) & RTNH_F_ONLINK) != 0 &&
+         gw != NULL && nl_addr_cmp (gw, want->gateway) == 0;
+}
+
+static PfNlCache *
+routes_dump (PfRouting  *routing,
+             GError    **error)
+{
+  struct nl_cache *cache = NULL;
+  int err = rtnl_route_alloc_cache (routing->sock, AF_INET, 0, &cache);
+
+  if (err < 0)
+    {
+      set_nl_error (error, err, "Cannot list routes");
+      return NULL;
+    }
+  return cache;
+}
+
+static gboolean
+route_add (PfRouting          *routing,
+           const PfRouteWant  *want,
+           const char         *name,
+           GError            **error)
+{
+  g_autoptr(PfRtnlRoute) route = rtnl_route_alloc ();
+  g_autoptr(PfNlAddr) dst = nl_addr_build (AF_INET, NULL, 0);
+  struct rtnl_nexthop *nh = rtnl_route_nh_alloc ();
+  g_autoptr(PfNlMsg) msg = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *what = NULL;
+  char ifname[IF_NAMESIZE];
+  char gw[64];
+  int err;
+
+  if (route == NULL || dst == NULL || nh == NULL)
+    {
+      if (nh != NULL)
+        rtnl_route_nh_free (nh);
+      g_set_error_literal (error, PF_ERROR, PF_ERROR_SYSTEM, "Out of memory");
+      return FALSE;
+    }
+  nl_addr_set_prefixlen (dst, 0);
+  rtnl_route_set_family (route, AF_INET);
+  rtnl_route_set_table (route, want->table);
+  rtnl_route_set_dst (route, dst);
+  rtnl_route_set_type (route, RTN_UNICAST);
+  rtnl_route_set_scope (route, RT_SCOPE_UNIVERSE);
+  rtnl_route_set_protocol (route, RTPROT_STATIC);
+  rtnl_route_nh_set_ifindex (nh, want->ifindex);
+  rtnl_route_nh_set_gateway (nh, want->gateway);
+  rtnl_route_nh_set_flags (nh, RTNH_F_ONLINK);
+  rtnl_route_add_nexthop (route, nh);  /* the route owns @nh now */
+
+  nl_addr2str (want->gateway, gw, sizeof gw);
+  if (if_indextoname ((unsigned) want->ifindex, ifname) == NULL)
+    g_snprintf (ifname, sizeof ifname, "#%d", want->ifindex);
+  text = g_strdup_printf ("default via %s dev %s table %u onlink", gw, ifname, want->table);
+  what = g_strdup_printf ("%s: cannot set “%s”", name, text);
+
+  err = rtnl_route_build_add_request (route, NLM_F_CREATE | NLM_F_REPLACE, &msg);
+  if (err < 0)
+    {
+      set_nl_error (error, err, what);
+      return FALSE;
+    }
+  if (!send_request (routing, msg, 0, what, error))
+    return FALSE;
+  g_debug ("%s: %s", name, text);
+  return TRUE;
+}
+
+typedef struct {
+  GArray     *wants;
+  GPtrArray  *stale;  /* struct rtnl_route *, referenced */
+} RouteScan;
+
+static void
+route_scan_cb (struct nl_object *obj,
+               void             *user_data)
+{
+  RouteScan *scan = user_data;
+  struct rtnl_route *route = (struct rtnl_route *) obj;
+  guint32 table = rtnl_route_get_table (route);
+
+  for (guint i = 0; i < scan->wants->len; i++)
+    {
+      PfRouteWant *w = &g_array_index (scan->wants, PfRouteWant, i);
+
+      if (w->table != table)
+        continue;
+      if (!w->present && route_matches (route, w))
+        {
+          w->present = TRUE;
+        }
+      else
+        {
+          rtnl_route_get (route);
+          g_ptr_array_add (scan->stale, route);
+        }
+      return;
+    }
+}
+
+static gboolean
+routes_scan (PfRouting  *routing,
+             RouteScan  *scan,
+             GError    **error)
+{
+  g_autoptr(PfNlCache) cache = routes_dump (routing, error);
+
+  if (cache == NULL)
+    return FALSE;
+  for (guint i = 0; i < scan->wants->len; i++)
+    g_array_index (scan->wants, PfRouteWant, i).present = FALSE;
+  g_ptr_array_set_size (scan->stale, 0);
+  nl_cache_foreach (cache, route_scan_cb, scan);
+  return TRUE;
+}
+
+/* Make each table in @wants hold exactly its wanted default route (or
+ * nothing). A wanted route is added (replace) before anything else in its
+ * table goes, and stale routes are found on a fresh dump after that, so a
+ * replace never races with a delete of the route it replaced. */
+static gboolean
+routes_sync (PfRouting  *routing,
+             GArray     *wants,
+             const char * const *names,
+             GError    **error)
+{
+  g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func ((GDestroyNotify) rtnl_route_put);
+  RouteScan scan = { wants, stale };
+  g_autoptr(GError) first_error = NULL;
+  gboolean added = FALSE;
+
+  if (!routes_scan (routing, &scan, error))
+    return FALSE;
+
+  /* One refused route (a backup whose link is down) does not keep the
+   * others from being right: carry on, report the first error. */
+  for (guint i = 0; i < wants->len; i++)
+    {
+      PfRouteWant *w = &g_array_index (wants, PfRouteWant, i);
+      g_autoptr(GError) local_error = NULL;
+
+      if (w->gateway == NULL || w->present)
+        continue;
+      if (route_add (routing, w, names[i], &local_error))
+        added = TRUE;
+      else if (first_error == NULL)
+        first_error = g_steal_pointer (&local_error);
+    }
+
+  if (added && !routes_scan (routing, &scan, error))
+    return FALSE;
+
+  for (guint i = 0; i < stale->len; i++)
+    {
+      struct rtnl_route *route = g_ptr_array_index (stale, i);
+      g_autoptr(PfNlMsg) msg = NULL;
+      g_autofree char *what = g_strdup_printf ("Cannot delete a route in table %u",
+                                               rtnl_route_get_table (route));
+      g_autoptr(GError) local_error = NULL;
+      int err = rtnl_route_build_del_request (route, 0, &msg);
+
+      if (err < 0)
+        set_nl_error (&local_error, err, what);
+      else if (send_request (routing, msg, ESRCH, what, &local_error))
+        g_debug ("deleted a route in table %u", rtnl_route_get_table (route));
+      if (local_error != NULL && first_error == NULL)
+        first_error = g_steal_pointer (&local_error);
+    }
+
+  if (first_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&first_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GArray *
+routes_wanted (const PfRoutingSpec  *spec,
+               gboolean              with_routes,
+               GError              **error)
+{
+  g_autoptr(GArray) wants = g_array_new (FALSE, TRUE, sizeof (PfRouteWant));
+
+  g_array_set_clear_func (wants, (GDestroyNotify) pf_route_want_clear);
+  for (guint i = 0; i < spec->n_backups; i++)
+    {
+      const PfRoutingBackup *b = &spec->backups[i];
+      PfRouteWant w = { .table = b->table, .ifindex = b->ifindex };
+
+      if (with_routes && b->ifindex > 0 && b->gateway != NULL)
+        {
+          struct nl_addr *addr = NULL;
+          int err = nl_addr_parse (b->gateway, AF_INET, &addr);
+
+          if (err < 0)
+            {
+              g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                           "%s: invalid IPv4 gateway “%s”", b->name, b->gateway);
+              return NULL;
+            }
+          if (nl_addr_get_prefixlen (addr) != 32)
+            {
+              nl_addr_put (addr);
+              g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                           "%s: gateway “%s” is not an address", b->name, b->gateway);
+              return NULL;
+            }
+          w.gateway = addr;
+        }
+      g_array_append_val (wants, w);
+    }
+  return g_steal_pointer (&wants);
+}
+
+static gboolean
+spec_check (const PfRoutingSpec  *spec,
+            GError              **error)
+{
+  if (spec->rule_priority == 0 || spec->rule_priority > G_MAXUINT32 - 2)
+    {
+      g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                   "rule priority %u out of range", spec->rule_priority);
+      return FALSE;
+    }
+  for (guint i = 0; i < spec->n_backups; i++)
+    {
+      guint table = spec->backups[i].table;
+
+      if (table == 0 || table == RT_TABLE_MAIN || table == RT_TABLE_LOCAL ||
+          table == RT_TABLE_DEFAULT || table == RT_TABLE_COMPAT)
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "%s: table %u is reserved", spec->backups[i].name, table);
+          return FALSE;
+        }
+      for (guint j = 0; j < i; j++)
+        {
+          if (spec->backups[j].table == table)
+            {
+              g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                           "%s and %s share table %u", spec->backups[j].name,
+                           spec->backups[i].name, table);
+              return FALSE;
+            }
+        }
+    }
+  return TRUE;
+}
+
+static const char **
+backup_names (const PfRoutingSpec *spec)
+{
+  const char **names = g_new0 (const char *, spec->n_backups + 1);
+
+  for (guint i = 0; i < spec->n_backups; i++)
+    names[i] = spec->backups[i].name != NULL ? spec->backups[i].name : "backup";
+  return names;
+}
+
+/* ------------------------------------------------------------------------ */
+
+gboolean
+pf_routing_apply (PfRouting            *routing,
+                  const PfRoutingSpec  *spec,
+                  GError              **error)
+{
+  g_autoptr(GArray) routes = NULL;
+  g_autoptr(GArray) rules = NULL;
+  g_autofree const char **names = NULL;
+  g_autoptr(GError) route_error = NULL;
+
+  g_return_val_if_fail (routing != NULL, FALSE);
+  g_return_val_if_fail (spec != NULL, FALSE);
+  g_return_val_if_fail (spec->n_backups == 0 || spec->backups != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!spec_check (spec, error))
+    return FALSE;
+  routes = routes_wanted (spec, TRUE, error);
+  if (routes == NULL)
+    return FALSE;
+  names = backup_names (spec);
+
+  /* A route the kernel refuses (a backup whose interface is down) must not
+   * keep the rules from being right: carry on, report it at the end. */
+  routes_sync (routing, routes, names, &route_error);
+
+  rules = rules_wanted (spec);
+  if (!rules_sync (routing, spec->rule_priority, rules, error))
+    {
+      g_prefix_error (error, "Cannot apply routing rules: ");
+      return FALSE;
+    }
+
+  if (route_error != NULL)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&route_error),
+                                  "Cannot apply routes: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+pf_routing_remove (PfRouting            *routing,
+                   const PfRoutingSpec  *spec,
+                   GError              **error)
+{
+  g_autoptr(GArray) routes = NULL;
+  g_autoptr(GArray) rules = NULL;
+  g_autofree const char **names = NULL;
+
+  g_return_val_if_fail (routing != NULL, FALSE);
+  g_return_val_if_fail (spec != NULL, FALSE);
+  g_return_val_if_fail (spec->n_backups == 0 || spec->backups != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!spec_check (spec, error))
+    return FALSE;
+
+  /* Rules first: nothing points at the tables while they are emptied. */
+  rules = g_array_new (FALSE, TRUE, sizeof (PfRule));
+  if (!rules_sync (routing, spec->rule_priority, rules, error))
+    {
+      g_prefix_error (error, "Cannot remove routing rules: ");
+      return FALSE;
+    }
+
+  routes = routes_wanted (spec, FALSE, error);
+  if (routes == NULL)
+    return FALSE;
+  names = backup_names (spec);
+  if (!routes_sync (routing, routes, names, error))
+    {
+      g_prefix_error (error, "Cannot remove routes: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+guint
+pf_routing_get_active_table (PfRouting  *routing,
+                             guint       rule_priority,
+                             GError    **error)
+{
+  g_autoptr(GArray) rules = NULL;
+
+  g_return_val_if_fail (routing != NULL, 0);
+  g_return_val_if_fail (error == NULL || *error == NULL, 0);
+
+  rules = rules_dump (routing, error);
+  if (rules == NULL)
+    return 0;
+  for (guint i = 0; i < rules->len; i++)
+    {
+      const PfRule *r = &g_array_index (rules, PfRule, i);
+
+      if (r->priority == rule_priority + 2 && r->action == FR_ACT_TO_TBL && r->fwmark == 0)
+        return r->table;
+    }
+  return 0;
+}

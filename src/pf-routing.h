@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The routing switch, over rtnetlink (libnl-route-3): one table per backup
+ * holding its default route, a fwmark rule that lets the daemon's bound
+ * probes use those tables, and while failed over a pair of rules that send
+ * everything that is not local to the active backup's table.
+ *
+ * Rules the daemon owns, at priority P = config rule_priority:
+ *   P     fwmark PROBE_MARK lookup T_b          (one per backup b, always)
+ *   P+1   lookup main suppress_prefixlength 0   (only while failed over)
+ *   P+2   lookup T_active                       (only while failed over)
+ * The primary's configuration (main table) is never touched.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const char *name;      /* for messages */
+  guint       table;
+  int         ifindex;   /* 0 when the interface does not exist (route removed) */
+  const char *gateway;   /* IPv4 literal, NULL when unknown (route removed) */
+} PfRoutingBackup;
+
+typedef struct {
+  const PfRoutingBackup *backups;
+  guint                  n_backups;
+  guint32                probe_mark;
+  guint                  rule_priority;
+  guint                  active_table;  /* 0 = primary (no switch rules) */
+} PfRoutingSpec;
+
+typedef struct _PfRouting PfRouting;
+
+PfRouting *pf_routing_new     (GError **error);
+void       pf_routing_free    (PfRouting *routing);
+
+/* Make the kernel match @spec: add what is missing, replace what differs,
+ * delete the daemon's rules (at P..P+2) and routes (in the backups' tables)
+ * that @spec does not hold. Applying twice changes nothing. */
+gboolean   pf_routing_apply   (PfRouting            *routing,
+                               const PfRoutingSpec  *spec,
+                               GError              **error);
+
+/* Remove every rule at P..P+2 and flush the given tables. */
+gboolean   pf_routing_remove  (PfRouting            *routing,
+                               const PfRoutingSpec  *spec,
+                               GError              **error);
+
+/* Which table the P+2 rule points at now (0 when none): what a restarted
+ * daemon finds. */
+guint      pf_routing_get_active_table (PfRouting *routing,
+                                        guint      rule_priority,
+                                        GError   **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfRouting, pf_routing_free)
+
+G_END_DECLS

@@ -1,0 +1,1173 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * pvefailoverctl: the command-line client of pvefailoverd.
+ *
+ * A table of subcommands, each with its own options, talking to the daemon
+ * on the system bus through the proxies generated from
+ * dbus/org.pvefailover.xml. Errors travel as GErrors up to main(), where
+ * exit_code_for_error() maps them to the documented exit codes.
+ */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pvefailover-ctl"
+
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+
+#include "pf-dbus-generated.h"
+#include "pf-error.h"
+
+#define PF_BUS_NAME      "org.pvefailover"
+#define PF_MANAGER_PATH  "/org/pvefailover"
+
+/* Mutating calls may wait for an administrator to type a password (polkit
+ * interactive authorization) and TestUplink runs a probe round: give them
+ * more than the default 25 s. */
+#define PF_MUTATING_CALL_TIMEOUT_MS (5 * 60 * 1000)
+
+enum {
+  EXIT_OK = 0,
+  EXIT_FAILED = 1,
+  EXIT_USAGE = 2,
+  EXIT_NOT_RUNNING = 3,
+  EXIT_NOT_AUTHORIZED = 4,
+};
+
+/* Errors of the client itself; the daemon's come as PF_ERROR or G_DBUS_ERROR. */
+typedef enum {
+  PF_CTL_ERROR_USAGE,        /* bad command line: exit 2 */
+  PF_CTL_ERROR_NOT_RUNNING,  /* no owner for org.pvefailover: exit 3 */
+  PF_CTL_ERROR_NEGATIVE,     /* the answer is "no" (test failed): exit 1, message already shown */
+  PF_CTL_ERROR_FAILED,       /* anything else: exit 1 */
+} PfCtlError;
+
+#define PF_CTL_ERROR (pf_ctl_error_quark ())
+static G_DEFINE_QUARK (pf-ctl-error-quark, pf_ctl_error)
+
+/* ---------------------------------------------------------------------- */
+/* Output helpers                                                          */
+
+static gboolean use_colour;
+
+typedef enum {
+  COLOUR_NONE,
+  COLOUR_GREEN,
+  COLOUR_YELLOW,
+  COLOUR_RED,
+  COLOUR_BLUE,
+} Colour;
+
+static const char *
+colour_start (Colour colour)
+{
+  if (!use_colour)
+    return "";
+  switch (colour)
+    {
+    case COLOUR_GREEN:
+      return "\033[1;32m";
+    case COLOUR_YELLOW:
+      return "\033[1;33m";
+    case COLOUR_RED:
+      return "\033[1;31m";
+    case COLOUR_BLUE:
+      return "\033[1;34m";
+    case COLOUR_NONE:
+    default:
+      return "";
+    }
+}
+
+static const char *
+colour_end (Colour colour)
+{
+  return use_colour && colour != COLOUR_NONE ? "\033[0m" : "";
+}
+
+static Colour
+colour_for_state (const char *state)
+{
+  if (g_strcmp0 (state, "normal") == 0)
+    return COLOUR_GREEN;
+  if (g_strcmp0 (state, "failed-over") == 0)
+    return COLOUR_YELLOW;
+  if (g_strcmp0 (state, "forced") == 0 || g_strcmp0 (state, "maintenance") == 0)
+    return COLOUR_BLUE;
+  if (g_strcmp0 (state, "degraded") == 0)
+    return COLOUR_RED;
+  return COLOUR_NONE;
+}
+
+static Colour
+colour_for_health (const char *health)
+{
+  if (g_strcmp0 (health, "up") == 0)
+    return COLOUR_GREEN;
+  if (g_strcmp0 (health, "degraded") == 0)
+    return COLOUR_YELLOW;
+  if (g_strcmp0 (health, "down") == 0)
+    return COLOUR_RED;
+  return COLOUR_NONE;
+}
+
+/* Width of @text on a terminal, counting characters, not bytes. */
+static glong
+text_width (const char *text)
+{
+  return g_utf8_strlen (text, -1);
+}
+
+/* @text padded with spaces to @width, wrapped in @colour (padding outside). */
+static void
+append_cell (GString *line, const char *text, glong width, Colour colour)
+{
+  g_string_append_printf (line, "%s%s%s", colour_start (colour), text, colour_end (colour));
+  for (glong i = text_width (text); i < width; i++)
+    g_string_append_c (line, ' ');
+}
+
+static void
+print_line (const char *line)
+{
+  g_print ("%s\n", line);
+  fflush (stdout);
+}
+
+static char *
+format_local_time (gint64 time_us)
+{
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local (time_us / G_USEC_PER_SEC);
+
+  if (dt == NULL)
+    return g_strdup ("?");
+  return g_date_time_format (dt, "%Y-%m-%d %H:%M:%S");
+}
+
+static char *
+format_ago (gint64 time_us, gint64 now_us)
+{
+  gint64 secs = MAX (now_us - time_us, 0) / G_USEC_PER_SEC;
+
+  if (secs < 60)
+    /* TRANSLATORS: how long ago something happened, in seconds */
+    return g_strdup_printf (_("%u s ago"), (guint) secs);
+  if (secs < 3600)
+    /* TRANSLATORS: how long ago something happened, in minutes */
+    return g_strdup_printf (_("%u min ago"), (guint) (secs / 60));
+  if (secs < 86400)
+    /* TRANSLATORS: how long ago something happened, in hours and minutes */
+    return g_strdup_printf (_("%u h %u min ago"), (guint) (secs / 3600), (guint) (secs % 3600 / 60));
+  /* TRANSLATORS: how long ago something happened, in days and hours */
+  return g_strdup_printf (_("%u d %u h ago"), (guint) (secs / 86400), (guint) (secs % 86400 / 3600));
+}
+
+/* "primary -> lte", or the one that is set, or "". */
+static char *
+format_from_to (const char *from, const char *to)
+{
+  gboolean has_from = from != NULL && *from != '\0';
+  gboolean has_to = to != NULL && *to != '\0';
+
+  if (has_from && has_to)
+    return g_strdup_printf ("%s -> %s", from, to);
+  if (has_from)
+    return g_strdup (from);
+  if (has_to)
+    return g_strdup (to);
+  return g_strdup ("");
+}
+
+static char *
+format_event (guint64 time_us, const char *kind, const char *from, const char *to, const char *reason)
+{
+  g_autofree char *when = format_local_time ((gint64) time_us);
+  g_autofree char *from_to = format_from_to (from, to);
+
+  if (*from_to == '\0')
+    /* TRANSLATORS: one event: time, kind ("failover", "mode", ...), reason */
+    return g_strdup_printf (_("%s  %s: %s"), when, kind, reason);
+  /* TRANSLATORS: one event: time, kind ("failover", ...), "primary -> lte", reason */
+  return g_strdup_printf (_("%s  %s %s: %s"), when, kind, from_to, reason);
+}
+
+static char *
+json_to_pretty_string (JsonNode *root)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_indent (generator, 2);
+  json_generator_set_root (generator, root);
+  return json_generator_to_data (generator, NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Talking to the daemon                                                    */
+
+typedef struct {
+  GDBusConnection *connection;
+  PfDBusManager1  *manager;
+  GMainLoop       *loop;     /* watch */
+} PfCtl;
+
+static void
+pf_ctl_clear (PfCtl *ctl)
+{
+  g_clear_pointer (&ctl->loop, g_main_loop_unref);
+  g_clear_object (&ctl->manager);
+  g_clear_object (&ctl->connection);
+}
+
+static gboolean
+pf_ctl_connect (PfCtl *ctl, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *owner = NULL;
+
+  /* The system bus; GIO honours $DBUS_SYSTEM_BUS_ADDRESS. */
+  ctl->connection = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, &local_error);
+  if (ctl->connection == NULL)
+    {
+      g_debug ("cannot connect to the system bus: %s", local_error->message);
+      g_set_error_literal (error, PF_CTL_ERROR, PF_CTL_ERROR_NOT_RUNNING,
+                           /* TRANSLATORS: no system bus, so the daemon cannot be reached */
+                           _("pvefailoverd is not running (no system bus)"));
+      return FALSE;
+    }
+
+  /* Without DO_NOT_AUTO_START the bus may start the daemon through its
+   * activation file; a name nobody provides just leaves the proxy without
+   * an owner. */
+  ctl->manager = pf_dbus_manager1_proxy_new_sync (ctl->connection, G_DBUS_PROXY_FLAGS_NONE,
+                                                  PF_BUS_NAME, PF_MANAGER_PATH,
+                                                  NULL, &local_error);
+  if (ctl->manager == NULL)
+    {
+      g_debug ("cannot create the manager proxy: %s", local_error->message);
+      g_set_error_literal (error, PF_CTL_ERROR, PF_CTL_ERROR_NOT_RUNNING,
+                           /* TRANSLATORS: the daemon could not be reached or started */
+                           _("pvefailoverd is not running"));
+      return FALSE;
+    }
+
+  owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (ctl->manager));
+  if (owner == NULL)
+    {
+      g_set_error_literal (error, PF_CTL_ERROR, PF_CTL_ERROR_NOT_RUNNING,
+                           /* TRANSLATORS: the bus name org.pvefailover has no owner */
+                           _("pvefailoverd is not running"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A method that changes something: polkit may ask for a password, so
+ * allow interactive authorization and wait long enough for it. The
+ * generated wrappers always pass G_DBUS_CALL_FLAGS_NONE. */
+static GVariant *
+call_mutating (PfCtl *ctl, const char *method, GVariant *parameters,
+               const GVariantType *reply_type, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = g_dbus_proxy_call_sync (G_DBUS_PROXY (ctl->manager), method, parameters,
+                                  G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
+                                  PF_MUTATING_CALL_TIMEOUT_MS, NULL, error);
+  if (reply == NULL)
+    return NULL;
+  if (!g_variant_is_of_type (reply, reply_type))
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_FAILED,
+                   /* TRANSLATORS: the daemon answered a method call with unexpected types */
+                   _("Unexpected reply to %s: %s"), method, g_variant_get_type_string (reply));
+      return NULL;
+    }
+  return g_steal_pointer (&reply);
+}
+
+static const char *
+or_empty (const char *text)
+{
+  return text != NULL ? text : "";
+}
+
+static GPtrArray *
+get_uplinks (PfCtl *ctl, GError **error)
+{
+  g_autoptr(GPtrArray) uplinks = g_ptr_array_new_with_free_func (g_object_unref);
+  const char *const *paths = pf_dbus_manager1_get_uplinks (ctl->manager);
+
+  for (guint i = 0; paths != NULL && paths[i] != NULL; i++)
+    {
+      PfDBusUplink1 *uplink;
+
+      uplink = pf_dbus_uplink1_proxy_new_sync (ctl->connection,
+                                               G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                               PF_BUS_NAME, paths[i], NULL, error);
+      if (uplink == NULL)
+        {
+          g_prefix_error (error, "%s: ", paths[i]);
+          return NULL;
+        }
+      g_ptr_array_add (uplinks, uplink);
+    }
+  return g_steal_pointer (&uplinks);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Commands                                                                 */
+
+typedef struct _PfCommand PfCommand;
+
+struct _PfCommand {
+  const char          *name;
+  gboolean           (*handler) (PfCtl *ctl, const PfCommand *command, char **args, GError **error);
+  const char          *summary;      /* N_() */
+  const char          *parameters;   /* positional arguments for --help, N_() */
+  const GOptionEntry  *options;      /* NULL-terminated, may be NULL */
+  guint                min_args;
+  guint                max_args;
+  gboolean             needs_daemon;
+};
+
+/* Per-command options. */
+static gboolean opt_json;
+static int opt_limit = 20;
+
+static const GOptionEntry status_options[] = {
+  /* TRANSLATORS: --json of "status" */
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, N_("Print the daemon's JSON status document"), NULL },
+  { NULL }
+};
+
+static const GOptionEntry events_options[] = {
+  /* TRANSLATORS: --limit of "events" */
+  { "limit", 'n', 0, G_OPTION_ARG_INT, &opt_limit, N_("Show at most N events, 0 for all (default 20)"),
+    /* TRANSLATORS: the placeholder of --limit, as in "Show at most N events" */
+    N_("N") },
+  /* TRANSLATORS: --json of "events" */
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, N_("Print the events as JSON"), NULL },
+  { NULL }
+};
+
+static gboolean
+print_status_json (PfCtl *ctl, GError **error)
+{
+  g_autofree char *json = NULL;
+  g_autofree char *pretty = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  if (!pf_dbus_manager1_call_get_status_sync (ctl->manager, &json, NULL, error))
+    return FALSE;
+  if (!json_parser_load_from_data (parser, json, -1, error))
+    {
+      /* TRANSLATORS: GetStatus returned something that is not JSON */
+      g_prefix_error (error, _("Invalid status from pvefailoverd: "));
+      return FALSE;
+    }
+  pretty = json_to_pretty_string (json_parser_get_root (parser));
+  print_line (pretty);
+  return TRUE;
+}
+
+typedef struct {
+  const char *label;
+  char       *value;
+  Colour      colour;
+} Field;
+
+static void
+print_fields (const Field *fields, guint n_fields)
+{
+  glong width = 0;
+
+  for (guint i = 0; i < n_fields; i++)
+    width = MAX (width, text_width (fields[i].label));
+  for (guint i = 0; i < n_fields; i++)
+    {
+      g_autoptr(GString) line = g_string_new (NULL);
+
+      append_cell (line, fields[i].label, width + 1, COLOUR_NONE);
+      append_cell (line, fields[i].value, 0, fields[i].colour);
+      print_line (line->str);
+    }
+}
+
+/* "12.3 ms", "5%", or "-" when unknown (negative). */
+static char *
+format_measure (double value, int decimals, const char *unit)
+{
+  if (value < 0)
+    return g_strdup ("-");
+  return g_strdup_printf ("%.*f%s", decimals, value, unit);
+}
+
+enum {
+  COL_ACTIVE,
+  COL_NAME,
+  COL_ROLE,
+  COL_INTERFACE,
+  COL_HEALTH,
+  COL_LOSS,
+  COL_RTT,
+  COL_STANDBY,
+  N_COLUMNS
+};
+
+static void
+print_uplink_table (GPtrArray *uplinks)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  glong widths[N_COLUMNS] = { 0 };
+  char **header = g_new0 (char *, N_COLUMNS + 1);
+
+  header[COL_ACTIVE] = g_strdup ("");
+  /* TRANSLATORS: column headings of the uplink table of "status" */
+  header[COL_NAME] = g_strdup (_("UPLINK"));
+  header[COL_ROLE] = g_strdup (_("ROLE"));
+  header[COL_INTERFACE] = g_strdup (_("INTERFACE"));
+  header[COL_HEALTH] = g_strdup (_("HEALTH"));
+  header[COL_LOSS] = g_strdup (_("LOSS"));
+  header[COL_RTT] = g_strdup (_("RTT"));
+  header[COL_STANDBY] = g_strdup (_("STANDBY"));
+  g_ptr_array_add (rows, header);
+
+  for (guint i = 0; i < uplinks->len; i++)
+    {
+      PfDBusUplink1 *uplink = g_ptr_array_index (uplinks, i);
+      char **row = g_new0 (char *, N_COLUMNS + 1);
+      const char *interface = pf_dbus_uplink1_get_interface (uplink);
+      const char *connection = pf_dbus_uplink1_get_connection (uplink);
+
+      /* The marker of the uplink that carries traffic. */
+      row[COL_ACTIVE] = g_strdup (pf_dbus_uplink1_get_active (uplink) ? "*" : "");
+      row[COL_NAME] = g_strdup (or_empty (pf_dbus_uplink1_get_name (uplink)));
+      row[COL_ROLE] = g_strdup (or_empty (pf_dbus_uplink1_get_role (uplink)));
+      if (interface != NULL && *interface != '\0')
+        row[COL_INTERFACE] = g_strdup (interface);
+      else if (connection != NULL && *connection != '\0')
+        row[COL_INTERFACE] = g_strdup_printf ("(%s)", connection);
+      else
+        row[COL_INTERFACE] = g_strdup ("-");
+      row[COL_HEALTH] = g_strdup (or_empty (pf_dbus_uplink1_get_health (uplink)));
+      row[COL_LOSS] = format_measure (pf_dbus_uplink1_get_loss (uplink), 0, "%");
+      row[COL_RTT] = format_measure (pf_dbus_uplink1_get_rtt (uplink), 1, " ms");
+      row[COL_STANDBY] = g_strdup (or_empty (pf_dbus_uplink1_get_standby (uplink)));
+      g_ptr_array_add (rows, row);
+    }
+
+  for (guint r = 0; r < rows->len; r++)
+    {
+      char **row = g_ptr_array_index (rows, r);
+      for (guint c = 0; c < N_COLUMNS; c++)
+        widths[c] = MAX (widths[c], text_width (row[c]));
+    }
+
+  for (guint r = 0; r < rows->len; r++)
+    {
+      char **row = g_ptr_array_index (rows, r);
+      g_autoptr(GString) line = g_string_new (NULL);
+
+      for (guint c = 0; c < N_COLUMNS; c++)
+        {
+          gboolean last = c == N_COLUMNS - 1;
+          Colour colour = (r > 0 && c == COL_HEALTH) ? colour_for_health (row[c]) : COLOUR_NONE;
+
+          append_cell (line, row[c], last ? 0 : widths[c] + (c == COL_ACTIVE ? 1 : 2), colour);
+        }
+      /* Trailing spaces of empty last columns. */
+      while (line->len > 0 && line->str[line->len - 1] == ' ')
+        g_string_truncate (line, line->len - 1);
+      print_line (line->str);
+    }
+}
+
+static gboolean
+cmd_status (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  g_autoptr(GPtrArray) uplinks = NULL;
+  const char *state = or_empty (pf_dbus_manager1_get_state (ctl->manager));
+  const char *mode = or_empty (pf_dbus_manager1_get_mode (ctl->manager));
+  const char *forced = or_empty (pf_dbus_manager1_get_forced_uplink (ctl->manager));
+  const char *reason = or_empty (pf_dbus_manager1_get_last_reason (ctl->manager));
+  guint64 last_change = pf_dbus_manager1_get_last_change (ctl->manager);
+  g_autofree char *mode_text = NULL;
+  g_autofree char *change_text = NULL;
+  Field fields[5];
+  guint n = 0;
+
+  if (opt_json)
+    return print_status_json (ctl, error);
+
+  uplinks = get_uplinks (ctl, error);
+  if (uplinks == NULL)
+    return FALSE;
+
+  if (*forced != '\0')
+    /* TRANSLATORS: the value of "Mode" in "status" when an uplink is forced: "force (lte)" */
+    mode_text = g_strdup_printf (_("%s (%s)"), mode, forced);
+  else
+    mode_text = g_strdup (mode);
+
+  if (last_change == 0)
+    /* TRANSLATORS: the value of "Last change" in "status" when there was none */
+    change_text = g_strdup (_("never"));
+  else
+    {
+      g_autofree char *when = format_local_time ((gint64) last_change);
+      g_autofree char *ago = format_ago ((gint64) last_change, g_get_real_time ());
+
+      /* TRANSLATORS: the value of "Last change" in "status": "2024-05-01 12:00:00 (3 min ago)" */
+      change_text = g_strdup_printf (_("%s (%s)"), when, ago);
+    }
+
+  /* TRANSLATORS: a label of "status", with its colon; the values after the labels are not translated */
+  fields[n++] = (Field) { _("State:"), g_strdup (state), colour_for_state (state) };
+  /* TRANSLATORS: a label of "status" */
+  fields[n++] = (Field) { _("Mode:"), g_steal_pointer (&mode_text), COLOUR_NONE };
+  /* TRANSLATORS: a label of "status" */
+  fields[n++] = (Field) { _("Active uplink:"),
+                          g_strdup (or_empty (pf_dbus_manager1_get_active_uplink (ctl->manager))),
+                          COLOUR_NONE };
+  /* TRANSLATORS: a label of "status": when the active uplink or the mode last changed */
+  fields[n++] = (Field) { _("Last change:"), g_steal_pointer (&change_text), COLOUR_NONE };
+  /* TRANSLATORS: a label of "status": why the last change happened */
+  fields[n++] = (Field) { _("Last reason:"), g_strdup (*reason != '\0' ? reason : "-"), COLOUR_NONE };
+
+  print_fields (fields, n);
+  for (guint i = 0; i < n; i++)
+    g_free (fields[i].value);
+
+  if (uplinks->len > 0)
+    {
+      print_line ("");
+      print_uplink_table (uplinks);
+    }
+  return TRUE;
+}
+
+static gboolean
+cmd_events (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  g_autoptr(GVariant) events = NULL;
+  GVariantIter iter;
+  guint64 time_us;
+  const char *kind, *from, *to, *reason;
+
+  if (opt_limit < 0)
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
+                   /* TRANSLATORS: --limit was given a negative number */
+                   _("Invalid limit %d"), opt_limit);
+      return FALSE;
+    }
+  if (!pf_dbus_manager1_call_get_events_sync (ctl->manager, (guint) opt_limit, &events, NULL, error))
+    return FALSE;
+
+  if (opt_json)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *pretty = NULL;
+
+      /* Same members as the "events" of GetStatus. */
+      json_builder_begin_array (builder);
+      g_variant_iter_init (&iter, events);
+      while (g_variant_iter_next (&iter, "(t&s&s&s&s)", &time_us, &kind, &from, &to, &reason))
+        {
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "time");
+          json_builder_add_int_value (builder, (gint64) time_us);
+          json_builder_set_member_name (builder, "kind");
+          json_builder_add_string_value (builder, kind);
+          json_builder_set_member_name (builder, "from");
+          json_builder_add_string_value (builder, from);
+          json_builder_set_member_name (builder, "to");
+          json_builder_add_string_value (builder, to);
+          json_builder_set_member_name (builder, "reason");
+          json_builder_add_string_value (builder, reason);
+          json_builder_end_object (builder);
+        }
+      json_builder_end_array (builder);
+      root = json_builder_get_root (builder);
+      pretty = json_to_pretty_string (root);
+      print_line (pretty);
+      return TRUE;
+    }
+
+  if (g_variant_n_children (events) == 0)
+    {
+      /* TRANSLATORS: "events" found nothing to show */
+      print_line (_("No events"));
+      return TRUE;
+    }
+  g_variant_iter_init (&iter, events);
+  while (g_variant_iter_next (&iter, "(t&s&s&s&s)", &time_us, &kind, &from, &to, &reason))
+    {
+      g_autofree char *line = format_event (time_us, kind, from, to, reason);
+      print_line (line);
+    }
+  return TRUE;
+}
+
+static gboolean
+set_mode (PfCtl *ctl, const char *mode, const char *uplink, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = call_mutating (ctl, "SetMode", g_variant_new ("(ss)", mode, uplink),
+                         G_VARIANT_TYPE_UNIT, error);
+  return reply != NULL;
+}
+
+/* The backup with the best (lowest) priority, the first listed on a tie. */
+static char *
+find_first_backup (PfCtl *ctl, GError **error)
+{
+  g_autoptr(GPtrArray) uplinks = get_uplinks (ctl, error);
+  PfDBusUplink1 *best = NULL;
+
+  if (uplinks == NULL)
+    return NULL;
+  for (guint i = 0; i < uplinks->len; i++)
+    {
+      PfDBusUplink1 *uplink = g_ptr_array_index (uplinks, i);
+
+      if (g_strcmp0 (pf_dbus_uplink1_get_role (uplink), "backup") != 0)
+        continue;
+      if (best == NULL || pf_dbus_uplink1_get_priority (uplink) < pf_dbus_uplink1_get_priority (best))
+        best = uplink;
+    }
+  if (best == NULL)
+    {
+      g_set_error_literal (error, PF_CTL_ERROR, PF_CTL_ERROR_FAILED,
+                           /* TRANSLATORS: "failover" without an uplink, and none to choose */
+                           _("No backup uplink is configured"));
+      return NULL;
+    }
+  return g_strdup (pf_dbus_uplink1_get_name (best));
+}
+
+static gboolean
+cmd_failover (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  g_autofree char *uplink = NULL;
+  g_autofree char *message = NULL;
+
+  if (args[0] != NULL)
+    uplink = g_strdup (args[0]);
+  else
+    uplink = find_first_backup (ctl, error);
+  if (uplink == NULL)
+    return FALSE;
+
+  if (!set_mode (ctl, "force", uplink, error))
+    return FALSE;
+  /* TRANSLATORS: after "failover": traffic now goes through this uplink */
+  message = g_strdup_printf (_("Traffic forced to uplink %s"), uplink);
+  print_line (message);
+  return TRUE;
+}
+
+static gboolean
+cmd_auto (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  if (!set_mode (ctl, "auto", "", error))
+    return FALSE;
+  /* TRANSLATORS: after "auto" */
+  print_line (_("Automatic failover enabled"));
+  return TRUE;
+}
+
+static gboolean
+cmd_maintenance (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  if (!set_mode (ctl, "maintenance", "", error))
+    return FALSE;
+  /* TRANSLATORS: after "maintenance" */
+  print_line (_("Maintenance mode: routes and firewall are frozen"));
+  return TRUE;
+}
+
+static gboolean
+cmd_test (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  gboolean ok;
+  const char *summary;
+
+  reply = call_mutating (ctl, "TestUplink", g_variant_new ("(s)", args[0]),
+                         G_VARIANT_TYPE ("(bs)"), error);
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get (reply, "(b&s)", &ok, &summary);
+  print_line (summary);
+  if (!ok)
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_NEGATIVE,
+                   /* TRANSLATORS: "test" found the uplink not working */
+                   _("Uplink %s failed the test"), args[0]);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+cmd_reload (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = call_mutating (ctl, "Reload", NULL, G_VARIANT_TYPE_UNIT, error);
+  if (reply == NULL)
+    return FALSE;
+  /* TRANSLATORS: after "reload" */
+  print_line (_("Configuration reloaded"));
+  return TRUE;
+}
+
+static gboolean
+cmd_version (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *client = g_strdup_printf ("pvefailoverctl %s", PACKAGE_VERSION);
+
+  print_line (client);
+  /* The daemon's version when it runs; not an error when it does not. */
+  if (pf_ctl_connect (ctl, &local_error))
+    {
+      g_autofree char *daemon = g_strdup_printf ("pvefailoverd %s",
+                                                 or_empty (pf_dbus_manager1_get_version (ctl->manager)));
+      print_line (daemon);
+    }
+  else
+    g_debug ("%s", local_error->message);
+  return TRUE;
+}
+
+/* watch */
+
+static void
+print_watch_line (const char *text)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *when = g_date_time_format (now, "%Y-%m-%d %H:%M:%S");
+  g_autofree char *line = g_strdup_printf ("%s  %s", when, text);
+
+  print_line (line);
+}
+
+static void
+on_state_changed (PfDBusManager1 *manager, const char *state, const char *active_uplink,
+                  const char *reason, gpointer user_data)
+{
+  Colour colour = colour_for_state (state);
+  g_autofree char *coloured = g_strdup_printf ("%s%s%s", colour_start (colour), state, colour_end (colour));
+  g_autofree char *text = NULL;
+
+  /* TRANSLATORS: "watch": the StateChanged signal: the state ("normal",
+   * "failed-over", ...), the active uplink, the reason */
+  text = g_strdup_printf (_("state %s, active uplink %s: %s"), coloured, active_uplink, reason);
+  print_watch_line (text);
+}
+
+static void
+on_event (PfDBusManager1 *manager, guint64 time_us, const char *kind, const char *from,
+          const char *to, const char *reason, gpointer user_data)
+{
+  g_autofree char *from_to = format_from_to (from, to);
+  g_autofree char *text = NULL;
+
+  if (*from_to == '\0')
+    /* TRANSLATORS: "watch": an Event signal: kind ("failover", "mode", ...), reason */
+    text = g_strdup_printf (_("event %s: %s"), kind, reason);
+  else
+    /* TRANSLATORS: "watch": an Event signal: kind, "primary -> lte", reason */
+    text = g_strdup_printf (_("event %s %s: %s"), kind, from_to, reason);
+  print_watch_line (text);
+}
+
+static void
+on_properties_changed (GDBusProxy *proxy, GVariant *changed, const char *const *invalidated,
+                       gpointer user_data)
+{
+  g_autofree char *owner = g_dbus_proxy_get_name_owner (proxy);
+  GVariantIter iter;
+  const char *name;
+  GVariant *value;
+
+  /* When the daemon leaves the bus the proxy invalidates every cached
+   * property; "pvefailoverd stopped" says it better. */
+  if (owner == NULL)
+    return;
+
+  g_variant_iter_init (&iter, changed);
+  while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
+    {
+      g_autoptr(GVariant) owned = value;
+      g_autofree char *printed = g_variant_print (value, FALSE);
+      g_autofree char *text = NULL;
+
+      /* TRANSLATORS: "watch": a property of Manager1 changed: name and new value */
+      text = g_strdup_printf (_("property %s = %s"), name, printed);
+      print_watch_line (text);
+    }
+  for (guint i = 0; invalidated != NULL && invalidated[i] != NULL; i++)
+    {
+      g_autofree char *text = NULL;
+
+      /* TRANSLATORS: "watch": a property of Manager1 changed, value not sent */
+      text = g_strdup_printf (_("property %s changed"), invalidated[i]);
+      print_watch_line (text);
+    }
+}
+
+static void
+on_name_owner_changed (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  g_autofree char *owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (object));
+
+  if (owner != NULL)
+    /* TRANSLATORS: "watch": the daemon appeared on the bus */
+    print_watch_line (_("pvefailoverd started"));
+  else
+    /* TRANSLATORS: "watch": the daemon left the bus */
+    print_watch_line (_("pvefailoverd stopped"));
+}
+
+static gboolean
+on_quit_signal (gpointer user_data)
+{
+  PfCtl *ctl = user_data;
+
+  g_main_loop_quit (ctl->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+cmd_watch (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  guint sigint_id, sigterm_id;
+
+  ctl->loop = g_main_loop_new (NULL, FALSE);
+  g_signal_connect (ctl->manager, "state-changed", G_CALLBACK (on_state_changed), ctl);
+  g_signal_connect (ctl->manager, "event", G_CALLBACK (on_event), ctl);
+  g_signal_connect (ctl->manager, "g-properties-changed", G_CALLBACK (on_properties_changed), ctl);
+  g_signal_connect (ctl->manager, "notify::g-name-owner", G_CALLBACK (on_name_owner_changed), ctl);
+  sigint_id = g_unix_signal_add (SIGINT, on_quit_signal, ctl);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_quit_signal, ctl);
+
+  /* TRANSLATORS: "watch" started; the lines that follow are what happens */
+  print_watch_line (_("watching pvefailoverd, press Ctrl+C to stop"));
+  g_main_loop_run (ctl->loop);
+
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  g_signal_handlers_disconnect_by_data (ctl->manager, ctl);
+  return TRUE;
+}
+
+static gboolean cmd_help (PfCtl *ctl, const PfCommand *command, char **args, GError **error);
+
+/* Summaries and parameter strings are shown by "help" and COMMAND --help. */
+static const PfCommand commands[] = {
+  { "status", cmd_status,
+    /* TRANSLATORS: summary of "status" */
+    N_("Show the state, the mode and the uplinks"),
+    "", status_options, 0, 0, TRUE },
+  { "watch", cmd_watch,
+    /* TRANSLATORS: summary of "watch" */
+    N_("Print state changes and events as they happen, until Ctrl+C"),
+    "", NULL, 0, 0, TRUE },
+  { "events", cmd_events,
+    /* TRANSLATORS: summary of "events" */
+    N_("List the recent events"),
+    "", events_options, 0, 0, TRUE },
+  { "failover", cmd_failover,
+    /* TRANSLATORS: summary of "failover" */
+    N_("Force traffic through an uplink (default: the first backup)"),
+    /* TRANSLATORS: the argument of "failover" in its --help: an uplink's name, optional */
+    N_("[UPLINK]"),
+    NULL, 0, 1, TRUE },
+  { "auto", cmd_auto,
+    /* TRANSLATORS: summary of "auto" */
+    N_("Return to automatic failover"),
+    "", NULL, 0, 0, TRUE },
+  { "maintenance", cmd_maintenance,
+    /* TRANSLATORS: summary of "maintenance" */
+    N_("Freeze routes and firewall as they are"),
+    "", NULL, 0, 0, TRUE },
+  { "test", cmd_test,
+    /* TRANSLATORS: summary of "test" */
+    N_("Run one probe round through an uplink now"),
+    /* TRANSLATORS: the argument of "test" in its --help: an uplink's name */
+    N_("UPLINK"),
+    NULL, 1, 1, TRUE },
+  { "reload", cmd_reload,
+    /* TRANSLATORS: summary of "reload" */
+    N_("Make the daemon read its configuration again"),
+    "", NULL, 0, 0, TRUE },
+  { "version", cmd_version,
+    /* TRANSLATORS: summary of "version" */
+    N_("Show the versions of the client and the daemon"),
+    "", NULL, 0, 0, FALSE },
+  { "help", cmd_help,
+    /* TRANSLATORS: summary of "help" */
+    N_("Show this help, or the help of a command"),
+    /* TRANSLATORS: the argument of "help" in its --help: a command's name, optional */
+    N_("[COMMAND]"),
+    NULL, 0, 1, FALSE },
+};
+
+static const PfCommand *
+find_command (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_strcmp0 (commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static const char *
+exit_status_text (void)
+{
+  /* TRANSLATORS: shown by --help and "help"; keep the numbers */
+  return _("Exit status:\n"
+           "  0  success\n"
+           "  1  the command failed, or the uplink failed its test\n"
+           "  2  usage error\n"
+           "  3  pvefailoverd is not running\n"
+           "  4  not authorized\n");
+}
+
+static char *
+general_help (void)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  glong width = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    width = MAX (width, text_width (commands[i].name));
+
+  /* TRANSLATORS: the first lines of the help; COMMAND and OPTION are placeholders */
+  g_string_append_printf (text, _("Usage:\n  %s COMMAND [OPTION…]\n\n"), g_get_prgname ());
+  /* TRANSLATORS: what pvefailoverctl is, in the help */
+  g_string_append (text, _("Control pvefailoverd, the internet uplink failover daemon.\n\n"));
+  /* TRANSLATORS: heading of the list of commands in the help */
+  g_string_append (text, _("Commands:\n"));
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      g_string_append (text, "  ");
+      append_cell (text, commands[i].name, width + 2, COLOUR_NONE);
+      g_string_append_printf (text, "%s\n", _(commands[i].summary));
+    }
+  g_string_append_c (text, '\n');
+  /* TRANSLATORS: %s is the program name */
+  g_string_append_printf (text, _("Run “%s COMMAND --help” for the options of a command.\n\n"),
+                          g_get_prgname ());
+  g_string_append (text, exit_status_text ());
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static GOptionContext *
+command_option_context (const PfCommand *command)
+{
+  GOptionContext *context = g_option_context_new (*command->parameters != '\0' ? _(command->parameters) : NULL);
+
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_set_summary (context, _(command->summary));
+  g_option_context_set_description (context, exit_status_text ());
+  if (command->options != NULL)
+    g_option_context_add_main_entries (context, command->options, GETTEXT_PACKAGE);
+  return context;
+}
+
+static gboolean
+cmd_help (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  g_autofree char *text = NULL;
+
+  if (args[0] != NULL)
+    {
+      const PfCommand *other = find_command (args[0]);
+      g_autoptr(GOptionContext) context = NULL;
+      g_autofree char *prgname = NULL;
+      g_autofree char *command_prgname = NULL;
+
+      if (other == NULL)
+        {
+          g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
+                       /* TRANSLATORS: %s is what the user typed */
+                       _("Unknown command “%s”"), args[0]);
+          return FALSE;
+        }
+      context = command_option_context (other);
+      prgname = g_strdup (g_get_prgname ());
+      command_prgname = g_strdup_printf ("%s %s", prgname, other->name);
+      g_set_prgname (command_prgname);
+      text = g_option_context_get_help (context, TRUE, NULL);
+      g_set_prgname (prgname);
+    }
+  else
+    text = general_help ();
+  g_print ("%s", text);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Errors to exit codes, in one place                                       */
+
+static gboolean
+error_is_not_running (const GError *error)
+{
+  return g_error_matches (error, PF_CTL_ERROR, PF_CTL_ERROR_NOT_RUNNING) ||
+         g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+         g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER);
+}
+
+static gboolean
+error_is_not_authorized (const GError *error)
+{
+  return g_error_matches (error, PF_ERROR, PF_ERROR_NOT_AUTHORIZED) ||
+         g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED) ||
+         g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_AUTH_FAILED);
+}
+
+static int
+exit_code_for_error (const GError *error)
+{
+  if (g_error_matches (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE) || error->domain == G_OPTION_ERROR)
+    return EXIT_USAGE;
+  if (error_is_not_running (error))
+    return EXIT_NOT_RUNNING;
+  if (error_is_not_authorized (error))
+    return EXIT_NOT_AUTHORIZED;
+  return EXIT_FAILED;
+}
+
+static void
+print_error (GError *error)
+{
+  if (g_dbus_error_is_remote_error (error))
+    g_dbus_error_strip_remote_error (error);
+
+  if (g_error_matches (error, PF_CTL_ERROR, PF_CTL_ERROR_NEGATIVE))
+    return;  /* the result is already on stdout */
+  if (error_is_not_running (error) && !g_error_matches (error, PF_CTL_ERROR, PF_CTL_ERROR_NOT_RUNNING))
+    /* TRANSLATORS: the daemon left the bus during the call */
+    g_printerr ("%s\n", _("pvefailoverd is not running"));
+  else if (error_is_not_authorized (error))
+    /* TRANSLATORS: the daemon or polkit refused; %s is the reason */
+    g_printerr (_("Not authorized: %s\n"), error->message);
+  else
+    g_printerr ("%s\n", error->message);
+
+  if (exit_code_for_error (error) == EXIT_USAGE)
+    /* TRANSLATORS: after a usage error */
+    g_printerr (_("Run “%s help” for usage.\n"), "pvefailoverctl");
+}
+
+/* ---------------------------------------------------------------------- */
+
+static gboolean
+run_command (PfCtl *ctl, int argc, char **argv, GError **error)
+{
+  const PfCommand *command;
+  g_autoptr(GOptionContext) context = NULL;
+  g_auto(GStrv) args = NULL;
+  g_autofree char *prgname = NULL;
+  g_autofree char *command_prgname = NULL;
+  guint n_args;
+  gboolean parsed;
+
+  if (argc < 2)
+    {
+      g_set_error_literal (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
+                           /* TRANSLATORS: pvefailoverctl was run without a command */
+                           _("No command given"));
+      return FALSE;
+    }
+  if (g_strcmp0 (argv[1], "--help") == 0 || g_strcmp0 (argv[1], "-h") == 0)
+    command = find_command ("help");
+  else if (g_strcmp0 (argv[1], "--version") == 0)
+    command = find_command ("version");
+  else
+    command = find_command (argv[1]);
+  if (command == NULL)
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
+                   /* TRANSLATORS: %s is what the user typed */
+                   _("Unknown command “%s”"), argv[1]);
+      return FALSE;
+    }
+
+  /* Parse "COMMAND [OPTION…] ARGS" with the command's own options; the
+   * program name shown by --help is "pvefailoverctl COMMAND". */
+  args = g_new0 (char *, argc + 1);
+  args[0] = g_strdup (argv[0]);
+  for (int i = 2; i < argc; i++)
+    args[i - 1] = g_strdup (argv[i]);
+  context = command_option_context (command);
+  prgname = g_strdup (g_get_prgname ());
+  command_prgname = g_strdup_printf ("%s %s", prgname, command->name);
+  g_set_prgname (command_prgname);
+  parsed = g_option_context_parse_strv (context, &args, error);
+  g_set_prgname (prgname);
+  if (!parsed)
+    return FALSE;
+
+  n_args = g_strv_length (args) - 1;
+  if (n_args < command->min_args || n_args > command->max_args)
+    {
+      if (n_args < command->min_args)
+        g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
+                     /* TRANSLATORS: a command misses its argument, e.g. "test" without UPLINK */
+                     _("Missing argument for “%s”: %s"), command->name, _(command->parameters));
+      else
+        g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
+                     /* TRANSLATORS: a command was given more arguments than it takes */
+                     _("Too many arguments for “%s”"), command->name);
+      return FALSE;
+    }
+
+  if (command->needs_daemon && !pf_ctl_connect (ctl, error))
+    return FALSE;
+
+  return command->handler (ctl, command, args + 1, error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  PfCtl ctl = { NULL };
+  const char *no_colour;
+  int status = EXIT_OK;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+  g_set_prgname ("pvefailoverctl");
+
+  /* Map org.pvefailover.Error.* replies to PF_ERROR before any call. */
+  (void) PF_ERROR;
+
+  no_colour = g_getenv ("NO_COLOR");
+  use_colour = isatty (STDOUT_FILENO) && (no_colour == NULL || *no_colour == '\0');
+
+  if (!run_command (&ctl, argc, argv, &error))
+    {
+      status = exit_code_for_error (error);
+      print_error (error);
+    }
+  pf_ctl_clear (&ctl);
+  return status;
+}
