@@ -245,6 +245,26 @@ apply_firewall (PfManager *self,
   return TRUE;
 }
 
+/* Replies to the probes of a standby backup come in on it while the main
+ * table points at the primary: strict reverse-path filtering (rp_filter=1)
+ * drops them. Loose mode (2) keeps the spoofing check. Only a strict value
+ * is changed, and only on the backups' own interfaces. */
+static void
+loosen_rp_filter (const char *ifname)
+{
+  g_autofree char *path = g_build_filename ("/proc/sys/net/ipv4/conf", ifname, "rp_filter", NULL);
+  g_autofree char *value = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_file_get_contents (path, &value, NULL, NULL) || g_strcmp0 (g_strstrip (value), "1") != 0)
+    return;
+  if (!g_file_set_contents_full (path, "2\n", -1, G_FILE_SET_CONTENTS_NONE, 0644, &error))
+    g_warning ("%s: cannot set loose reverse-path filtering: %s", ifname, error->message);
+  else
+    g_message ("%s: reverse-path filtering set to loose (2) so that standby probes get their replies",
+               ifname);
+}
+
 static gboolean
 apply_routing (PfManager *self,
                GError   **error)
@@ -255,6 +275,9 @@ apply_routing (PfManager *self,
 
   if (g_strcmp0 (key, self->applied_routing) == 0)
     return TRUE;
+  for (guint i = 1; i < self->uplinks->len; i++)
+    if (pf_uplink_get_ifname (uplink_at (self, i)) != NULL && pf_uplink_get_ifindex (uplink_at (self, i)) > 0)
+      loosen_rp_filter (pf_uplink_get_ifname (uplink_at (self, i)));
   if (!pf_routing_apply (self->routing, &spec, error))
     {
       g_prefix_error (error, "routing: ");
@@ -477,7 +500,8 @@ on_uplink_state_changed (PfUplink *uplink,
 
   if (new_state == PF_HEALTH_DOWN)
     add_event (self, "uplink-down", name, NULL, pf_uplink_get_reason (uplink));
-  else if (old_state == PF_HEALTH_DOWN && new_state == PF_HEALTH_UP)
+  else if (old_state == PF_HEALTH_DOWN &&
+           (new_state == PF_HEALTH_UP || new_state == PF_HEALTH_DEGRADED))
     add_event (self, "uplink-up", NULL, name, pf_uplink_get_reason (uplink));
 }
 

@@ -1174,25 +1174,30 @@ round_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
+/* A round over targets [first, first + count) of the configuration. */
 static void
 round_start (PfProber *self,
-             GTask    *task)
+             GTask    *task,
+             guint     first,
+             guint     count)
 {
   g_autoptr(PfProber) keep = g_object_ref (self);
   Round *round = g_new0 (Round, 1);
   GPtrArray *targets = self->config->targets;
-  guint n_targets = targets != NULL ? targets->len : 0;
+  guint len = targets != NULL ? targets->len : 0;
+  guint n_targets = (first < len && count < len - first) ? first + count : len;
 
   round->prober = self;
   round->probes = g_ptr_array_new_full (n_targets, probe_unref);
-  round->quorum = MAX (self->config->quorum, 1);
+  /* A round of fewer targets than the quorum needs them all. */
+  round->quorum = CLAMP (self->config->quorum, 1, MAX (n_targets, first + 1) - first);
   round->task = task != NULL ? g_object_ref (task) : NULL;
   round->started_us = g_get_monotonic_time ();
   round->starting = TRUE;
   g_ptr_array_add (self->rounds, round);
 
   /* Sockets failed to open last round are tried again this round. */
-  for (guint i = 0; i < n_targets; i++)
+  for (guint i = first; i < n_targets; i++)
     {
       const PfProbeTarget *target = g_ptr_array_index (targets, i);
       Probe *probe = probe_new (round, target);
@@ -1263,7 +1268,7 @@ tick_cb (gpointer user_data)
   self->timer_id = 0;
   /* Next one first: a listener of this round may reschedule or stop. */
   schedule (self, current_interval (self));
-  round_start (self, NULL);
+  round_start (self, NULL, 0, G_MAXUINT);
   return G_SOURCE_REMOVE;
 }
 
@@ -1449,7 +1454,28 @@ pf_prober_run_once_async (PfProber            *self,
   if (g_task_return_error_if_cancelled (task))
     return;
 
-  round_start (self, task);
+  round_start (self, task, 0, G_MAXUINT);
+}
+
+void
+pf_prober_run_target_async (PfProber            *self,
+                            guint                index,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (PF_IS_PROBER (self));
+  g_return_if_fail (index < self->config->targets->len);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, pf_prober_run_once_async);
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  round_start (self, task, index, 1);
 }
 
 PfRoundResult *

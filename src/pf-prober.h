@@ -60,6 +60,13 @@ void           pf_prober_run_once_async  (PfProber            *prober,
                                           GCancellable        *cancellable,
                                           GAsyncReadyCallback  callback,
                                           gpointer             user_data);
+/* A round of the single target @index, finished with
+ * pf_prober_run_once_finish(): what a frugal standby test is made of. */
+void           pf_prober_run_target_async (PfProber            *prober,
+                                           guint                index,
+                                           GCancellable        *cancellable,
+                                           GAsyncReadyCallback  callback,
+                                           gpointer             user_data);
 PfRoundResult *pf_prober_run_once_finish (PfProber      *prober,
                                           GAsyncResult  *result,
                                           GError       **error);

@@ -3,6 +3,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include "pf-error.h"
 #include "pf-uplink.h"
 
@@ -503,6 +505,104 @@ pf_uplink_test_finish (PfUplink      *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+/* The standby test costs data on a metered link: probe one target at a
+ * time and stop as soon as the quorum answered (usually after the first). */
+typedef struct {
+  guint    next;
+  guint    sent;
+  guint    answered;
+  gint64   rtt_sum;
+  guint64  bytes;
+  GString *summary;
+} FrugalData;
+
+static void
+frugal_data_free (FrugalData *data)
+{
+  g_string_free (data->summary, TRUE);
+  g_free (data);
+}
+
+static void frugal_next (GTask *task);
+
+static void
+on_frugal_round (GObject      *source,
+                 GAsyncResult *res,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  PfUplink *self = g_task_get_source_object (task);
+  FrugalData *data = g_task_get_task_data (task);
+  g_autoptr(PfRoundResult) one = NULL;
+  g_autoptr(GError) error = NULL;
+  guint quorum = MIN (MAX (self->config->quorum, 1), self->config->targets->len);
+  const char *detail;
+
+  one = pf_prober_run_once_finish (PF_PROBER (source), res, &error);
+  if (one == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  data->sent += one->sent;
+  data->answered += one->answered;
+  data->bytes += one->bytes;
+  if (one->answered > 0)
+    data->rtt_sum += one->rtt_us * one->answered;
+  /* "1/1 answered: icmp:198.51.100.10 0.3 ms" → keep what follows the colon. */
+  detail = strchr (one->summary, ':');
+  g_string_append_printf (data->summary, "%s%s", data->summary->len ? "," : "",
+                          detail ? detail + 1 : one->summary);
+
+  if (data->answered >= quorum || data->next >= self->config->targets->len)
+    {
+      PfRoundResult *result = g_new0 (PfRoundResult, 1);
+
+      result->sent = data->sent;
+      result->answered = data->answered;
+      result->quorum = quorum;
+      result->rtt_us = data->answered ? data->rtt_sum / data->answered : -1;
+      result->finished_us = g_get_monotonic_time ();
+      result->bytes = data->bytes;
+      result->summary = g_strdup_printf ("%u/%u answered:%s", data->answered, data->sent,
+                                         data->summary->str);
+      g_task_return_pointer (task, result, (GDestroyNotify) pf_round_result_free);
+      return;
+    }
+  frugal_next (g_steal_pointer (&task));
+}
+
+static void
+frugal_next (GTask *task)
+{
+  PfUplink *self = g_task_get_source_object (task);
+  FrugalData *data = g_task_get_task_data (task);
+
+  pf_prober_run_target_async (self->prober, data->next++, g_task_get_cancellable (task),
+                              on_frugal_round, task);
+}
+
+static void
+standby_probe_async (PfUplink            *self,
+                     GCancellable        *cancellable,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  FrugalData *data = g_new0 (FrugalData, 1);
+
+  data->summary = g_string_new (NULL);
+  g_task_set_task_data (task, data, (GDestroyNotify) frugal_data_free);
+  if (self->ifname == NULL || self->ifindex <= 0)
+    {
+      g_task_return_new_error (task, PF_ERROR, PF_ERROR_FAILED, "%s: %s",
+                               self->config->name, self->reason);
+      g_object_unref (task);
+      return;
+    }
+  frugal_next (task);
+}
+
 static void
 record_standby_test (PfUplink      *self,
                      gboolean       ok,
@@ -569,7 +669,7 @@ on_standby_test_brought_up (GObject      *source,
       record_standby_test (self, FALSE, error->message, 0);
       return;
     }
-  pf_uplink_test_async (self, self->cancellable, on_standby_test_done, g_object_ref (self));
+  standby_probe_async (self, self->cancellable, on_standby_test_done, g_object_ref (self));
 }
 
 static gboolean
@@ -588,7 +688,7 @@ on_standby_timer (gpointer user_data)
   if (self->config->standby == PF_STANDBY_COLD)
     pf_uplink_bring_up_async (self, self->cancellable, on_standby_test_brought_up, g_object_ref (self));
   else
-    pf_uplink_test_async (self, self->cancellable, on_standby_test_done, g_object_ref (self));
+    standby_probe_async (self, self->cancellable, on_standby_test_done, g_object_ref (self));
   return G_SOURCE_REMOVE;
 }
 

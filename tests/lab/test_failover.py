@@ -33,6 +33,9 @@ def check_starts_on_primary_with_backup_proven(lab, d):
     assert d.prop('State') == 'normal', d.prop('State')
     result = d.uplink_prop('lte', 'LastStandbyTestResult')
     assert result.startswith('passed'), result
+    # Started strict (see main()): the daemon loosened it so standby probes get replies.
+    rp = lab.run('host', 'cat', f'/proc/sys/net/ipv4/conf/{pflab.HOST_BACKUP_IF}/rp_filter').stdout.strip()
+    assert rp == '2', rp
     table = d.nft_table()
     assert table is not None and 'enx001e101f0000' in table, table
     # The standby block: the host's own unmarked traffic may not use the backup...
@@ -182,6 +185,8 @@ def main():
         lab.nm_wait_activated('lte', timeout=30)
         polkit = lab.start_polkit_mock()
         polkit.set_allowed(ALL_ACTIONS)
+        # Strict reverse-path filtering on the backup, as some hosts have it.
+        lab.run('host', 'sysctl', '-qw', f'net.ipv4.conf.{pflab.HOST_BACKUP_IF}.rp_filter=1')
         d = Daemon(lab, lab_config(failback_hold=f'{HOLD:.0f}s'))
         d.start()
         rc = pftest.run([
