@@ -340,7 +340,25 @@ struct _PfCommand {
 
 /* Per-command options. */
 static gboolean opt_json;
-static int opt_limit = 20;
+static guint opt_limit = 20;
+
+/* --limit N: checked while parsing, so that a bad value is a usage error
+ * (exit 2) whether the daemon runs or not. */
+static gboolean
+parse_limit (const char *option_name, const char *value, gpointer data, GError **error)
+{
+  guint64 limit;
+
+  if (!g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT, &limit, NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   /* TRANSLATORS: --limit was not a number, 0 or more; %s is the value, then the option */
+                   _("Invalid value “%s” for %s: expected a number, 0 or more"), value, option_name);
+      return FALSE;
+    }
+  opt_limit = (guint) limit;
+  return TRUE;
+}
 
 static const GOptionEntry status_options[] = {
   /* TRANSLATORS: --json of "status" */
@@ -350,7 +368,7 @@ static const GOptionEntry status_options[] = {
 
 static const GOptionEntry events_options[] = {
   /* TRANSLATORS: --limit of "events" */
-  { "limit", 'n', 0, G_OPTION_ARG_INT, &opt_limit, N_("Show at most N events, 0 for all (default 20)"),
+  { "limit", 'n', 0, G_OPTION_ARG_CALLBACK, parse_limit, N_("Show at most N events, 0 for all (default 20)"),
     /* TRANSLATORS: the placeholder of --limit, as in "Show at most N events" */
     N_("N") },
   /* TRANSLATORS: --json of "events" */
@@ -562,14 +580,7 @@ cmd_events (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
   guint64 time_us;
   const char *kind, *from, *to, *reason;
 
-  if (opt_limit < 0)
-    {
-      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
-                   /* TRANSLATORS: --limit was given a negative number */
-                   _("Invalid limit %d"), opt_limit);
-      return FALSE;
-    }
-  if (!pf_dbus_manager1_call_get_events_sync (ctl->manager, (guint) opt_limit, &events, NULL, error))
+  if (!pf_dbus_manager1_call_get_events_sync (ctl->manager, opt_limit, &events, NULL, error))
     return FALSE;
 
   if (opt_json)

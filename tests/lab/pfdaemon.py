@@ -18,6 +18,7 @@ The binaries come from $PF_DAEMON and $PF_CLIENT (meson sets them), or from ./bu
 
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -176,7 +177,8 @@ class Daemon:
     def client(self, *args, user=None, env=None, timeout=30):
         argv = [CLIENT, *args]
         if user is not None:
-            argv = ['setpriv', f'--reuid={user}', f'--regid={user}', '--clear-groups', *argv]
+            pw = pwd.getpwnam(user)
+            argv = ['setpriv', f'--reuid={pw.pw_uid}', f'--regid={pw.pw_gid}', '--clear-groups', *argv]
         e = self.lab.host_env({'LC_ALL': 'C.UTF-8', 'NO_COLOR': '1'})
         e.update(env or {})
         return self.lab.run('host', *argv, check=False, env=e, timeout=timeout)
