@@ -55,51 +55,61 @@
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                            */
 
+/* The names of enum values, indexed by value and NULL-terminated: the one
+ * list that both printing and parsing use. */
+static const char *const probe_kind_names[] = {
+  [PF_PROBE_ICMP] = "icmp",
+  [PF_PROBE_TCP] = "tcp",
+  [PF_PROBE_DNS] = "dns",
+  [PF_PROBE_HTTP] = "http",
+  [PF_PROBE_HTTPS] = "https",
+  NULL
+};
+static const char *const standby_names[] = {
+  [PF_STANDBY_HOT] = "hot",
+  [PF_STANDBY_COLD] = "cold",
+  NULL
+};
+static const char *const role_names[] = {
+  [PF_ROLE_PRIMARY] = "primary",
+  [PF_ROLE_BACKUP] = "backup",
+  NULL
+};
+static const char *const on_stop_names[] = {
+  [PF_ON_STOP_RESTORE] = "restore",
+  [PF_ON_STOP_KEEP] = "keep",
+  NULL
+};
+
+static const char *
+enum_to_string (const char *const *names,
+                guint              value)
+{
+  return value < g_strv_length ((char **) names) ? names[value] : "unknown";
+}
+
 const char *
 pf_probe_kind_to_string (PfProbeKind kind)
 {
-  switch (kind)
-    {
-    case PF_PROBE_ICMP:  return "icmp";
-    case PF_PROBE_TCP:   return "tcp";
-    case PF_PROBE_DNS:   return "dns";
-    case PF_PROBE_HTTP:  return "http";
-    case PF_PROBE_HTTPS: return "https";
-    default:             return "unknown";
-    }
+  return enum_to_string (probe_kind_names, kind);
 }
 
 const char *
 pf_standby_to_string (PfStandby standby)
 {
-  switch (standby)
-    {
-    case PF_STANDBY_HOT:  return "hot";
-    case PF_STANDBY_COLD: return "cold";
-    default:              return "unknown";
-    }
+  return enum_to_string (standby_names, standby);
 }
 
 const char *
 pf_role_to_string (PfRole role)
 {
-  switch (role)
-    {
-    case PF_ROLE_PRIMARY: return "primary";
-    case PF_ROLE_BACKUP:  return "backup";
-    default:              return "unknown";
-    }
+  return enum_to_string (role_names, role);
 }
 
 const char *
 pf_on_stop_to_string (PfOnStop on_stop)
 {
-  switch (on_stop)
-    {
-    case PF_ON_STOP_RESTORE: return "restore";
-    case PF_ON_STOP_KEEP:    return "keep";
-    default:                 return "unknown";
-    }
+  return enum_to_string (on_stop_names, on_stop);
 }
 
 char *
@@ -1046,15 +1056,35 @@ invalid_value (GError    **error,
   return FALSE;
 }
 
+/* The value named @text, else an error that lists the names
+ * ("... (expected hot or cold)"). */
+static gboolean
+enum_from_string (const char *const  *names,
+                  const char         *text,
+                  guint              *out_value,
+                  GError            **error)
+{
+  g_autofree char *expected = NULL;
+
+  for (guint value = 0; names[value] != NULL; value++)
+    if (g_str_equal (text, names[value]))
+      {
+        *out_value = value;
+        return TRUE;
+      }
+
+  expected = g_strjoinv (" or ", (char **) names);
+  return invalid_value (error, text, expected);
+}
+
 static gboolean
 uplink_parse_role (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
 {
-  if (g_str_equal (value, "primary"))
-    uplink->role = PF_ROLE_PRIMARY;
-  else if (g_str_equal (value, "backup"))
-    uplink->role = PF_ROLE_BACKUP;
-  else
-    return invalid_value (error, value, "primary or backup");
+  guint role;
+
+  if (!enum_from_string (role_names, value, &role, error))
+    return FALSE;
+  uplink->role = role;
   return TRUE;
 }
 
@@ -1186,37 +1216,41 @@ uplink_parse_test_interval (const UplinkKey *spec, PfUplinkConfig *uplink, const
 static gboolean
 uplink_parse_standby (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
 {
-  if (g_str_equal (value, "hot"))
-    uplink->standby = PF_STANDBY_HOT;
-  else if (g_str_equal (value, "cold"))
-    uplink->standby = PF_STANDBY_COLD;
-  else
-    return invalid_value (error, value, "hot or cold");
+  guint standby;
+
+  if (!enum_from_string (standby_names, value, &standby, error))
+    return FALSE;
+  uplink->standby = standby;
+  return TRUE;
+}
+
+/* Replaces *@field with the normalised address @value: IPv4, or IPv6 too
+ * when @allow_ipv6. */
+static gboolean
+set_address (char       **field,
+             const char  *value,
+             gboolean     allow_ipv6,
+             GError     **error)
+{
+  char *address = normalise_ip (value, allow_ipv6);
+
+  if (address == NULL)
+    return invalid_value (error, value, allow_ipv6 ? "an IPv4 or IPv6 address" : "an IPv4 address");
+  g_free (*field);
+  *field = address;
   return TRUE;
 }
 
 static gboolean
 uplink_parse_management (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
 {
-  char *address = normalise_ip (value, TRUE);
-
-  if (address == NULL)
-    return invalid_value (error, value, "an IPv4 or IPv6 address");
-  g_free (uplink->management);
-  uplink->management = address;
-  return TRUE;
+  return set_address (&uplink->management, value, TRUE, error);
 }
 
 static gboolean
 uplink_parse_gateway (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
 {
-  char *address = normalise_ip (value, FALSE);
-
-  if (address == NULL)
-    return invalid_value (error, value, "an IPv4 address");
-  g_free (uplink->gateway);
-  uplink->gateway = address;
-  return TRUE;
+  return set_address (&uplink->gateway, value, FALSE, error);
 }
 
 static gboolean
@@ -1396,13 +1430,13 @@ parse_daemon_group (PfParser          *parser,
         }
       else
         {
-          if (g_str_equal (value, "restore"))
-            config->on_stop = PF_ON_STOP_RESTORE;
-          else if (g_str_equal (value, "keep"))
-            config->on_stop = PF_ON_STOP_KEEP;
+          g_autoptr(GError) local_error = NULL;
+          guint on_stop;
+
+          if (enum_from_string (on_stop_names, value, &on_stop, &local_error))
+            config->on_stop = on_stop;
           else
-            add_problem (parser, key->line, group->name, key->name,
-                         "invalid value \"%s\" (expected restore or keep)", value);
+            add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
         }
     }
 }

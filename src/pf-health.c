@@ -336,13 +336,18 @@ pf_health_nth_round (const PfHealth *health,
   return &health->rounds[(oldest + i) % health->params.window];
 }
 
-double
-pf_health_get_rtt_ms (const PfHealth *health)
+/* Over the window's answered rounds, oldest first: the mean RTT and the
+ * mean absolute difference of consecutive RTTs, in ms, -1 if unknown. */
+static void
+pf_health_window_rtt (const PfHealth *health,
+                      double         *out_rtt_ms,
+                      double         *out_jitter_ms)
 {
-  gint64 sum = 0;
-  guint n = 0;
-
-  g_return_val_if_fail (health != NULL, -1);
+  gint64 previous = -1;
+  gint64 rtt_sum = 0;
+  gint64 jitter_sum = 0;
+  guint n_rtt = 0;
+  guint n_jitter = 0;
 
   for (guint i = 0; i < health->n_rounds; i++)
     {
@@ -350,37 +355,40 @@ pf_health_get_rtt_ms (const PfHealth *health)
 
       if (round->rtt_us < 0)
         continue;
-      sum += round->rtt_us;
-      n++;
+      rtt_sum += round->rtt_us;
+      n_rtt++;
+      if (previous >= 0)
+        {
+          jitter_sum += ABS (round->rtt_us - previous);
+          n_jitter++;
+        }
+      previous = round->rtt_us;
     }
 
-  return n == 0 ? -1 : (double) sum / n / 1000.0;
+  *out_rtt_ms = n_rtt == 0 ? -1 : (double) rtt_sum / n_rtt / 1000.0;
+  *out_jitter_ms = n_jitter == 0 ? -1 : (double) jitter_sum / n_jitter / 1000.0;
+}
+
+double
+pf_health_get_rtt_ms (const PfHealth *health)
+{
+  double rtt_ms, jitter_ms;
+
+  g_return_val_if_fail (health != NULL, -1);
+
+  pf_health_window_rtt (health, &rtt_ms, &jitter_ms);
+  return rtt_ms;
 }
 
 double
 pf_health_get_jitter_ms (const PfHealth *health)
 {
-  gint64 previous = -1;
-  gint64 sum = 0;
-  guint n = 0;
+  double rtt_ms, jitter_ms;
 
   g_return_val_if_fail (health != NULL, -1);
 
-  for (guint i = 0; i < health->n_rounds; i++)
-    {
-      const PfHealthRound *round = pf_health_nth_round (health, i);
-
-      if (round->rtt_us < 0)
-        continue;
-      if (previous >= 0)
-        {
-          sum += ABS (round->rtt_us - previous);
-          n++;
-        }
-      previous = round->rtt_us;
-    }
-
-  return n == 0 ? -1 : (double) sum / n / 1000.0;
+  pf_health_window_rtt (health, &rtt_ms, &jitter_ms);
+  return jitter_ms;
 }
 
 gboolean

@@ -177,6 +177,15 @@ route_get (const char *args)
                           gw != NULL ? " via " : "", gw != NULL ? gw : "");
 }
 
+static void
+assert_route_get (const char *args,
+                  const char *expected)
+{
+  g_autofree char *got = route_get (args);
+
+  g_assert_cmpstr (got, ==, expected);
+}
+
 /* A socket on the rule and IPv4 route multicast groups: every change the
  * kernel makes to either is queued on it before the request is acked. */
 static int
@@ -292,12 +301,26 @@ assert_standby_state (void)
   g_assert_cmpstr (hl, ==, "default via 10.202.0.254 dev pfb0 onlink\n");
 }
 
+/* Applying the same spec again changes no rule and no route at all. */
+static void
+assert_reapply_changes_nothing (RoutingFixture *fx)
+{
+  g_autoptr(GError) error = NULL;
+  guint n_rules, n_routes;
+
+  change_monitor_drain (fx->monitor, &n_rules, &n_routes);
+  g_assert_true (pf_routing_apply (fx->routing, &fx->spec, &error));
+  g_assert_no_error (error);
+  change_monitor_drain (fx->monitor, &n_rules, &n_routes);
+  g_assert_cmpuint (n_rules, ==, 0);
+  g_assert_cmpuint (n_routes, ==, 0);
+}
+
 static void
 test_routing_apply (RoutingFixture *fx,
                     gconstpointer   data)
 {
   g_autoptr(GError) error = NULL;
-  guint n_rules, n_routes;
   struct {
     const char *args;
     const char *expected;
@@ -318,18 +341,9 @@ test_routing_apply (RoutingFixture *fx,
   g_assert_no_error (error);
 
   for (guint i = 0; i < G_N_ELEMENTS (lookups); i++)
-    {
-      g_autofree char *got = route_get (lookups[i].args);
-      g_assert_cmpstr (got, ==, lookups[i].expected);
-    }
+    assert_route_get (lookups[i].args, lookups[i].expected);
 
-  /* Applying again changes nothing at all. */
-  change_monitor_drain (fx->monitor, &n_rules, &n_routes);
-  g_assert_true (pf_routing_apply (fx->routing, &fx->spec, &error));
-  g_assert_no_error (error);
-  change_monitor_drain (fx->monitor, &n_rules, &n_routes);
-  g_assert_cmpuint (n_rules, ==, 0);
-  g_assert_cmpuint (n_routes, ==, 0);
+  assert_reapply_changes_nothing (fx);
   assert_standby_state ();
 }
 
@@ -339,7 +353,6 @@ test_routing_switch (RoutingFixture *fx,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *rules = NULL;
-  g_autofree char *via = NULL;
   guint n_rules, n_routes;
 
   g_assert_true (pf_routing_apply (fx->routing, &fx->spec, &error));
@@ -361,23 +374,12 @@ test_routing_switch (RoutingFixture *fx,
   /* Everything goes out through lte, except what the main table holds more
    * precisely than a default route; a probe bound to the primary still
    * goes through the primary. */
-  via = route_get ("198.51.100.1");
-  g_assert_cmpstr (via, ==, "dev pfa0 via 10.201.0.254");
-  g_clear_pointer (&via, g_free);
-  via = route_get ("10.200.0.7");
-  g_assert_cmpstr (via, ==, "dev pfp0");
-  g_clear_pointer (&via, g_free);
-  via = route_get ("198.51.100.1 mark 0x70f0 oif pfp0");
-  g_assert_cmpstr (via, ==, "dev pfp0 via 10.200.0.254");
-  g_clear_pointer (&via, g_free);
+  assert_route_get ("198.51.100.1", "dev pfa0 via 10.201.0.254");
+  assert_route_get ("10.200.0.7", "dev pfp0");
+  assert_route_get ("198.51.100.1 mark 0x70f0 oif pfp0", "dev pfp0 via 10.200.0.254");
 
   /* Idempotent while failed over too. */
-  change_monitor_drain (fx->monitor, &n_rules, &n_routes);
-  g_assert_true (pf_routing_apply (fx->routing, &fx->spec, &error));
-  g_assert_no_error (error);
-  change_monitor_drain (fx->monitor, &n_rules, &n_routes);
-  g_assert_cmpuint (n_rules, ==, 0);
-  g_assert_cmpuint (n_routes, ==, 0);
+  assert_reapply_changes_nothing (fx);
 
   /* Switch to hilink: one rule added, one deleted, nothing else. */
   fx->spec.active_table = TABLE_HL;
@@ -395,9 +397,7 @@ test_routing_switch (RoutingFixture *fx,
                    "10002 lookup 7101\n");
   g_assert_cmpuint (pf_routing_get_active_table (fx->routing, RULE_PRIO, &error), ==, TABLE_HL);
   g_assert_no_error (error);
-  via = route_get ("198.51.100.1");
-  g_assert_cmpstr (via, ==, "dev pfb0 via 10.202.0.254");
-  g_clear_pointer (&via, g_free);
+  assert_route_get ("198.51.100.1", "dev pfb0 via 10.202.0.254");
 
   /* Fail back: the switch rules go, the tables stay. */
   fx->spec.active_table = 0;
@@ -406,8 +406,7 @@ test_routing_switch (RoutingFixture *fx,
   assert_standby_state ();
   g_assert_cmpuint (pf_routing_get_active_table (fx->routing, RULE_PRIO, &error), ==, 0);
   g_assert_no_error (error);
-  via = route_get ("198.51.100.1");
-  g_assert_cmpstr (via, ==, "dev pfp0 via 10.200.0.254");
+  assert_route_get ("198.51.100.1", "dev pfp0 via 10.200.0.254");
 }
 
 static void
@@ -883,12 +882,15 @@ guest_stop (Guest *guest)
   GuestCmd quit = { 'q', 0 };
   int status = 0;
 
+  /* Delete the pair while the guest's namespace still holds its end: once
+   * the guest exits, the kernel removes the pair by itself at a time of its
+   * choosing, and deleting it then may or may not find it. */
+  g_free (run ("ip link del pfg0"));
   g_assert_cmpint (write (guest->cmd_fd, &quit, sizeof quit), ==, sizeof quit);
   g_assert_cmpint (waitpid (guest->pid, &status, 0), ==, guest->pid);
   g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
   close (guest->cmd_fd);
   close (guest->ack_fd);
-  g_free (run ("ip link del pfg0"));
   g_free (run ("sysctl -q -w net.ipv4.ip_forward=0"));
 }
 
@@ -1039,19 +1041,19 @@ main (int argc, char **argv)
     }
   lab_setup ();
 
-  g_test_add ("/actuators/routing/apply", RoutingFixture, NULL,
-              routing_setup, test_routing_apply, routing_teardown);
-  g_test_add ("/actuators/routing/switch", RoutingFixture, NULL,
-              routing_setup, test_routing_switch, routing_teardown);
-  g_test_add ("/actuators/routing/reconcile", RoutingFixture, NULL,
-              routing_setup, test_routing_reconcile, routing_teardown);
-  g_test_add ("/actuators/routing/remove", RoutingFixture, NULL,
-              routing_setup, test_routing_remove, routing_teardown);
-  g_test_add ("/actuators/routing/link-down", RoutingFixture, NULL,
-              routing_setup, test_routing_link_down, routing_teardown);
+#define ADD_ROUTING(path, func) \
+  g_test_add ("/actuators/routing/" path, RoutingFixture, NULL, routing_setup, func, routing_teardown)
+
+  ADD_ROUTING ("apply", test_routing_apply);
+  ADD_ROUTING ("switch", test_routing_switch);
+  ADD_ROUTING ("reconcile", test_routing_reconcile);
+  ADD_ROUTING ("remove", test_routing_remove);
+  ADD_ROUTING ("link-down", test_routing_link_down);
   g_test_add_func ("/actuators/firewall", test_firewall);
   g_test_add_func ("/actuators/conntrack", test_conntrack);
   g_test_add_func ("/actuators/forwarded", test_forwarded);
+
+#undef ADD_ROUTING
 
   return g_test_run ();
 }

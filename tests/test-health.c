@@ -7,17 +7,9 @@
 
 #include "pf-health.h"
 
-#define MS  ((gint64) 1000)
-#define SEC ((gint64) G_USEC_PER_SEC)
+#include "health-defaults.h"
 
-/* The documented defaults. */
-static const PfHealthParams default_params = {
-  .down_rounds = 5,
-  .up_rounds = 10,
-  .up_min_us = 5 * SEC,
-  .window = 20,
-  .degraded_loss = 20,
-};
+static const PfHealthParams default_params = HEALTH_DEFAULTS;
 
 typedef struct {
   PfHealth *health;
@@ -75,12 +67,10 @@ make_up (Fixture *fixture)
   g_assert_cmpint (pf_health_get_state (fixture->health), ==, PF_HEALTH_UP);
 }
 
+/* As new: unknown, no numbers, nothing asked. */
 static void
-test_initial (Fixture       *fixture,
-              gconstpointer  user_data)
+assert_pristine (const PfHealth *health)
 {
-  PfHealth *health = fixture->health;
-
   g_assert_cmpint (pf_health_get_state (health), ==, PF_HEALTH_UNKNOWN);
   g_assert_cmpint (pf_health_get_since (health), ==, 0);
   g_assert_cmpfloat (pf_health_get_loss (health), ==, -1);
@@ -88,6 +78,13 @@ test_initial (Fixture       *fixture,
   g_assert_cmpfloat (pf_health_get_jitter_ms (health), ==, -1);
   g_assert_false (pf_health_wants_fast (health));
   g_assert_cmpstr (pf_health_get_reason (health), ==, "no probe round yet");
+}
+
+static void
+test_initial (Fixture       *fixture,
+              gconstpointer  user_data)
+{
+  assert_pristine (fixture->health);
 }
 
 static void
@@ -437,14 +434,7 @@ test_reset (Fixture       *fixture,
   make_up (fixture);
   pf_health_set_link (health, fixture->now, FALSE, "carrier lost");
   pf_health_reset (health);
-
-  g_assert_cmpint (pf_health_get_state (health), ==, PF_HEALTH_UNKNOWN);
-  g_assert_cmpint (pf_health_get_since (health), ==, 0);
-  g_assert_cmpfloat (pf_health_get_loss (health), ==, -1);
-  g_assert_cmpfloat (pf_health_get_rtt_ms (health), ==, -1);
-  g_assert_cmpfloat (pf_health_get_jitter_ms (health), ==, -1);
-  g_assert_false (pf_health_wants_fast (health));
-  g_assert_cmpstr (pf_health_get_reason (health), ==, "no probe round yet");
+  assert_pristine (health);
 
   /* the link is assumed back: rounds prove it again */
   make_up (fixture);
