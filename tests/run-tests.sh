@@ -23,12 +23,25 @@ fi
 meson compile -C "$build"
 
 status=0
+passed=0
+failed=0
 log=$(mktemp)
+
+# Add a meson test summary to the totals; a skip counts as a failure.
+count() {
+  ok=$(sed -n 's/^Ok: *\([0-9]*\)/\1/p' "$log" | tail -n 1)
+  bad=$(sed -n 's/^\(Fail\|Timeout\|Unexpected Pass\|Skipped\): *\([0-9]*\)/\2/p' "$log" |
+        awk '{ s += $1 } END { print s + 0 }')
+  passed=$((passed + ${ok:-0}))
+  failed=$((failed + bad))
+  if grep -Eq '^Skipped: *[1-9]' "$log"; then
+    echo "run-tests.sh: some tests were skipped; every test must run" >&2
+    status=1
+  fi
+}
+
 meson test -C "$build" --print-errorlogs --num-processes 2 2>&1 | tee "$log" || status=$?
-if grep -Eq '^Skipped: *[1-9]' "$log"; then
-  echo "run-tests.sh: some tests were skipped; every test must run" >&2
-  status=1
-fi
+count
 
 san=${PF_BUILD_SANITIZE:-build-sanitize}
 if [ ! -d "$san" ]; then
@@ -37,15 +50,11 @@ fi
 meson compile -C "$san"
 ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C "$san" --suite unit --print-errorlogs --num-processes 2 2>&1 | tee "$log" || status=$?
-if grep -Eq '^Skipped: *[1-9]' "$log"; then
-  status=1
-fi
+count
 rm -f "$log"
 
-# One closing line for humans and CI alike.
-if [ "$status" = 0 ]; then
-  echo "run-tests.sh: all suites passed"
-else
-  echo "run-tests.sh: FAILED" >&2
+if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
+  failed=1   # meson itself failed before reporting
 fi
+echo "$passed passed, $failed failed"
 exit "$status"
