@@ -28,6 +28,7 @@ static const PfAuthorityRule rules[] = {
   { "org.pvefailover.Manager1", "SetMode",    "org.pvefailover.set-mode" },
   { "org.pvefailover.Manager1", "TestUplink", "org.pvefailover.test-uplink" },
   { "org.pvefailover.Manager1", "Reload",     "org.pvefailover.reload" },
+  { "org.pvefailover.Manager1", "GetModemIdentity", "org.pvefailover.modem-identity" },
 };
 
 const char *

@@ -40,6 +40,11 @@
 #define DEFAULT_DEGRADED_LOSS          20
 #define DEFAULT_STANDBY_TEST_INTERVAL_S (30 * 60)
 #define DEFAULT_ACTIVATE_TIMEOUT_MS    (30 * 1000)
+#define DEFAULT_MODEM_POLL_MS          (60 * 1000)
+#define DEFAULT_SIGNAL_RATE_MS         (30 * 1000)
+#define DEFAULT_SIGNAL_ALERT_DBM       (-115)
+#define DEFAULT_SIGNAL_ALERT_MS        (5 * 60 * 1000)
+#define DEFAULT_REGISTRATION_GRACE_MS  (2 * 60 * 1000)
 
 #define SECOND_MS  1000u
 #define MINUTE_MS  (60u * SECOND_MS)
@@ -70,6 +75,13 @@ static const char *const standby_names[] = {
   [PF_STANDBY_COLD] = "cold",
   NULL
 };
+static const char *const modem_source_names[] = {
+  [PF_MODEM_SOURCE_AUTO] = "auto",
+  [PF_MODEM_SOURCE_MODEMMANAGER] = "modemmanager",
+  [PF_MODEM_SOURCE_HILINK] = "hilink",
+  [PF_MODEM_SOURCE_NONE] = "none",
+  NULL
+};
 static const char *const role_names[] = {
   [PF_ROLE_PRIMARY] = "primary",
   [PF_ROLE_BACKUP] = "backup",
@@ -98,6 +110,12 @@ const char *
 pf_standby_to_string (PfStandby standby)
 {
   return enum_to_string (standby_names, standby);
+}
+
+const char *
+pf_modem_source_to_string (PfModemSource source)
+{
+  return enum_to_string (modem_source_names, source);
 }
 
 const char *
@@ -999,6 +1017,7 @@ uplink_free (PfUplinkConfig *uplink)
   g_clear_pointer (&uplink->targets, g_ptr_array_unref);
   g_free (uplink->management);
   g_free (uplink->gateway);
+  g_free (uplink->modem_api);
   g_free (uplink);
 }
 
@@ -1026,6 +1045,12 @@ uplink_new (const char *name)
   uplink->standby_test_interval_s = DEFAULT_STANDBY_TEST_INTERVAL_S;
   uplink->table = 0;  /* assigned once the uplinks are sorted */
   uplink->activate_timeout_ms = DEFAULT_ACTIVATE_TIMEOUT_MS;
+  uplink->modem = PF_MODEM_SOURCE_AUTO;
+  uplink->modem_poll_ms = DEFAULT_MODEM_POLL_MS;
+  uplink->signal_rate_ms = DEFAULT_SIGNAL_RATE_MS;
+  uplink->signal_alert_dbm = DEFAULT_SIGNAL_ALERT_DBM;
+  uplink->signal_alert_ms = DEFAULT_SIGNAL_ALERT_MS;
+  uplink->registration_grace_ms = DEFAULT_REGISTRATION_GRACE_MS;
   return uplink;
 }
 
@@ -1064,7 +1089,8 @@ enum_from_string (const char *const  *names,
                   guint              *out_value,
                   GError            **error)
 {
-  g_autofree char *expected = NULL;
+  g_autoptr(GString) expected = g_string_new (NULL);
+  guint n = g_strv_length ((char **) names);
 
   for (guint value = 0; names[value] != NULL; value++)
     if (g_str_equal (text, names[value]))
@@ -1073,8 +1099,10 @@ enum_from_string (const char *const  *names,
         return TRUE;
       }
 
-  expected = g_strjoinv (" or ", (char **) names);
-  return invalid_value (error, text, expected);
+  /* "hot or cold", "a, b, c or d" */
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (expected, "%s%s", i == 0 ? "" : (i + 1 == n ? " or " : ", "), names[i]);
+  return invalid_value (error, text, expected->str);
 }
 
 static gboolean
@@ -1201,6 +1229,18 @@ uplink_parse_duration (const UplinkKey *spec, PfUplinkConfig *uplink, const char
   return TRUE;
 }
 
+/* A duration that may also be 0 (off). */
+static gboolean
+uplink_parse_duration_or_zero (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  guint ms;
+
+  if (!duration_in_range (value, spec->min, spec->max, TRUE, &ms, error))
+    return FALSE;
+  G_STRUCT_MEMBER (guint, uplink, spec->offset) = ms;
+  return TRUE;
+}
+
 /* standby-test-interval: 0 (never) or min..max, stored in seconds. */
 static gboolean
 uplink_parse_test_interval (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
@@ -1254,6 +1294,43 @@ uplink_parse_gateway (const UplinkKey *spec, PfUplinkConfig *uplink, const char 
 }
 
 static gboolean
+uplink_parse_modem (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  guint source;
+
+  if (!enum_from_string (modem_source_names, value, &source, error))
+    return FALSE;
+  uplink->modem = source;
+  return TRUE;
+}
+
+/* modem-api: an http:// or https:// base URL of the stick's own API. */
+static gboolean
+uplink_parse_modem_api (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  g_autoptr(GUri) uri = g_uri_parse (value, G_URI_FLAGS_NONE, NULL);
+
+  if (uri == NULL || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0' ||
+      (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 && g_strcmp0 (g_uri_get_scheme (uri), "https") != 0))
+    return invalid_value (error, value, "an http:// or https:// URL");
+  g_free (uplink->modem_api);
+  uplink->modem_api = g_strdup (value);
+  return TRUE;
+}
+
+/* signal-alert: an RSRP level in dBm, from -140 to -44 (the LTE range). */
+static gboolean
+uplink_parse_signal_alert (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  gint64 dbm;
+
+  if (!g_ascii_string_to_signed (value, 10, -140, -44, &dbm, NULL))
+    return invalid_value (error, value, "an RSRP level in dBm from -140 to -44");
+  uplink->signal_alert_dbm = (int) dbm;
+  return TRUE;
+}
+
+static gboolean
 uplink_parse_table (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
 {
   guint64 table;
@@ -1289,6 +1366,13 @@ static const UplinkKey uplink_keys[] = {
   { "gateway",               uplink_parse_gateway,       0, 0, 0, TRUE },
   { "table",                 uplink_parse_table,         0, 0, 0, TRUE },
   { "activate-timeout",      uplink_parse_duration,      UPLINK_FIELD (activate_timeout_ms), SECOND_MS, 10 * MINUTE_MS, TRUE },
+  { "modem",                 uplink_parse_modem,         0, 0, 0, TRUE },
+  { "modem-api",             uplink_parse_modem_api,     0, 0, 0, TRUE },
+  { "modem-poll-interval",   uplink_parse_duration,      UPLINK_FIELD (modem_poll_ms), 10 * SECOND_MS, HOUR_MS, TRUE },
+  { "signal-rate",           uplink_parse_duration_or_zero, UPLINK_FIELD (signal_rate_ms), SECOND_MS, HOUR_MS, TRUE },
+  { "signal-alert",          uplink_parse_signal_alert,  0, 0, 0, TRUE },
+  { "signal-alert-time",     uplink_parse_duration,      UPLINK_FIELD (signal_alert_ms), 0, DAY_MS, TRUE },
+  { "registration-grace",    uplink_parse_duration,      UPLINK_FIELD (registration_grace_ms), 0, DAY_MS, TRUE },
 };
 
 static const UplinkKey *
@@ -1514,6 +1598,12 @@ check_uplink (PfParser          *parser,
     {
       add_problem (parser, entry->group->line, group, NULL,
                    "a backup uplink needs interface= or connection=");
+    }
+  else if (uplink->modem == PF_MODEM_SOURCE_HILINK && uplink->management == NULL &&
+           uplink->modem_api == NULL)
+    {
+      add_problem (parser, entry_line (entry, "modem"), group, "modem",
+                   "modem=hilink needs management= or modem-api= (where the stick's API answers)");
     }
 
   if (uplink->fast_interval_ms > uplink->interval_ms)

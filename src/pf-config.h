@@ -41,6 +41,14 @@ typedef enum {
   PF_STANDBY_COLD,
 } PfStandby;
 
+/* Where a backup's modem telemetry comes from. */
+typedef enum {
+  PF_MODEM_SOURCE_AUTO,          /* ModemManager for a modem device, HiLink when management= is set */
+  PF_MODEM_SOURCE_MODEMMANAGER,
+  PF_MODEM_SOURCE_HILINK,
+  PF_MODEM_SOURCE_NONE,
+} PfModemSource;
+
 typedef struct {
   char      *name;             /* from [uplink NAME]: [a-z0-9_-]{1,32} */
   PfRole     role;
@@ -63,6 +71,13 @@ typedef struct {
   char      *gateway;          /* backups: override the gateway learned from NetworkManager, may be NULL */
   guint      table;            /* backups: routing table holding this uplink's default route */
   guint      activate_timeout_ms; /* cold standby: bring-up limit */
+  PfModemSource modem;         /* backups: telemetry source */
+  char      *modem_api;        /* backups: HiLink API base URL, NULL = http://MANAGEMENT */
+  guint      modem_poll_ms;    /* backups: HiLink polling interval */
+  guint      signal_rate_ms;   /* backups: ModemManager extended signal rate, 0 = off */
+  int        signal_alert_dbm; /* backups: RSRP below this (dBm) for signal_alert_ms raises an alert */
+  guint      signal_alert_ms;
+  guint      registration_grace_ms; /* backups: unregistered this long = broken */
 } PfUplinkConfig;
 
 typedef enum {
@@ -106,6 +121,7 @@ gboolean        pf_parse_duration_ms (const char  *text,
 
 const char     *pf_probe_kind_to_string (PfProbeKind kind);
 const char     *pf_standby_to_string    (PfStandby   standby);
+const char     *pf_modem_source_to_string (PfModemSource source);
 const char     *pf_role_to_string       (PfRole      role);
 const char     *pf_on_stop_to_string    (PfOnStop    on_stop);
 

@@ -13,6 +13,7 @@
 #include "pf-firewall.h"
 #include "pf-link-monitor.h"
 #include "pf-manager.h"
+#include "pf-modem.h"
 #include "pf-policy.h"
 #include "pf-routing.h"
 #include "pf-state.h"
@@ -53,6 +54,7 @@ struct _PfManager
   gboolean         started;
   gboolean         deciding;
   gboolean         decide_again;
+  gboolean         stranded;        /* reported: the active uplink is down and no other can take over */
   GCancellable    *cancellable;
 };
 
@@ -412,6 +414,33 @@ on_bring_up_done (GObject      *source,
   decide (self);
 }
 
+/* Once per outage: the uplink carrying traffic is down and the policy found
+ * nothing to switch to. Say why each other uplink cannot take over. */
+static void
+report_stranded (PfManager            *self,
+                 const PfPolicyUplink *inputs)
+{
+  g_autoptr(GString) why = NULL;
+
+  if (self->mode != PF_MODE_AUTO || inputs[self->active].state != PF_HEALTH_DOWN)
+    {
+      self->stranded = FALSE;
+      return;
+    }
+  if (self->stranded)
+    return;
+  self->stranded = TRUE;
+
+  why = g_string_new (NULL);
+  g_string_append_printf (why, "%s down and no uplink can take over", active_name (self));
+  for (guint i = 0; i < self->uplinks->len; i++)
+    if (i != self->active)
+      g_string_append_printf (why, "; %s: %s%s", inputs[i].name,
+                              inputs[i].usable ? "" : "not usable, ",
+                              inputs[i].health_reason ? inputs[i].health_reason : "unknown");
+  add_event (self, "error", active_name (self), NULL, why->str);
+}
+
 static void
 decide (PfManager *self)
 {
@@ -471,6 +500,7 @@ decide (PfManager *self)
       /* The same path, but an interface, gateway or health may have moved. */
       apply_all (self);
       update_manager_properties (self, NULL, FALSE);
+      report_stranded (self, inputs);
     }
   pf_decision_clear (&decision);
 
@@ -502,7 +532,17 @@ on_uplink_state_changed (PfUplink *uplink,
     add_event (self, "uplink-down", name, NULL, pf_uplink_get_reason (uplink));
   else if (old_state == PF_HEALTH_DOWN &&
            (new_state == PF_HEALTH_UP || new_state == PF_HEALTH_DEGRADED))
-    add_event (self, "uplink-up", NULL, name, pf_uplink_get_reason (uplink));
+    add_event (self, "uplink-up", name, NULL, pf_uplink_get_reason (uplink));
+}
+
+static void
+on_uplink_alert (PfUplink   *uplink,
+                 gboolean    cleared,
+                 const char *text,
+                 gpointer    user_data)
+{
+  add_event (PF_MANAGER (user_data), cleared ? "alert-cleared" : "alert",
+             pf_uplink_get_name (uplink), NULL, text);
 }
 
 static void
@@ -552,7 +592,7 @@ create_uplinks (PfManager *self,
   for (guint i = 0; i < self->config->uplinks->len; i++)
     {
       const PfUplinkConfig *c = g_ptr_array_index (self->config->uplinks, i);
-      PfUplink *uplink = pf_uplink_new (c, self->nm, self->config->probe_mark, (guint32) (i + 1) << shift);
+      PfUplink *uplink = pf_uplink_new (c, self->nm, self->bus, self->config->probe_mark, (guint32) (i + 1) << shift);
       g_autofree char *path = pf_uplink_get_object_path (uplink);
 
       g_ptr_array_add (self->uplinks, uplink);
@@ -562,6 +602,7 @@ create_uplinks (PfManager *self,
       g_ptr_array_add (paths, g_steal_pointer (&path));
       g_signal_connect (uplink, "changed", G_CALLBACK (on_uplink_changed), self);
       g_signal_connect (uplink, "state-changed", G_CALLBACK (on_uplink_state_changed), self);
+      g_signal_connect (uplink, "alert", G_CALLBACK (on_uplink_alert), self);
     }
   g_ptr_array_add (paths, NULL);
   pf_dbus_manager1_set_uplinks (self->skeleton, (const char * const *) paths->pdata);
@@ -1013,6 +1054,39 @@ handle_reload (PfDBusManager1        *skeleton,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static void
+get_modem_identity_authorized (PfManager             *self,
+                               GDBusMethodInvocation *invocation)
+{
+  const char *name;
+  const PfModemInfo *info;
+  int index;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &name);
+  index = self->uplinks != NULL ? uplink_index (self, name) : -1;
+  info = index >= 0 ? pf_uplink_get_modem_info (uplink_at (self, index)) : NULL;
+  if (info == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, PF_ERROR, PF_ERROR_NOT_FOUND,
+                                             index < 0 ? "No uplink named \"%s\"" :
+                                                         "%s has no modem telemetry", name);
+      return;
+    }
+  /* Personal data: handed to an authorized caller, never logged. */
+  g_info ("%s: SIM identity read by %s", name, g_dbus_method_invocation_get_sender (invocation));
+  pf_dbus_manager1_complete_get_modem_identity (self->skeleton, invocation, info->iccid, info->imsi);
+}
+
+static gboolean
+handle_get_modem_identity (PfDBusManager1        *skeleton,
+                           GDBusMethodInvocation *invocation,
+                           const char            *name,
+                           PfManager             *self)
+{
+  authorize_then (self, invocation, get_modem_identity_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static gboolean
 handle_get_status (PfDBusManager1        *skeleton,
                    GDBusMethodInvocation *invocation,
@@ -1166,6 +1240,7 @@ pf_manager_new (GDBusConnection *bus,
   g_signal_connect (self->skeleton, "handle-reload", G_CALLBACK (handle_reload), self);
   g_signal_connect (self->skeleton, "handle-get-status", G_CALLBACK (handle_get_status), self);
   g_signal_connect (self->skeleton, "handle-get-events", G_CALLBACK (handle_get_events), self);
+  g_signal_connect (self->skeleton, "handle-get-modem-identity", G_CALLBACK (handle_get_modem_identity), self);
 
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), bus,
                                          PF_OBJECT_PATH, error))

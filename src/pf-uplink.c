@@ -5,7 +5,14 @@
 
 #include <string.h>
 
+#include <math.h>
+#include <net/if.h>
+#include <linux/if.h>
+
 #include "pf-error.h"
+#include "pf-modem-health.h"
+#include "pf-modem-hilink.h"
+#include "pf-modem-mm.h"
 #include "pf-uplink.h"
 
 struct _PfUplink
@@ -40,16 +47,26 @@ struct _PfUplink
   NMDevice             *device;
   gboolean              device_was_ready;
 
+  /* Backups: modem telemetry, its verdict and the alerts it raises. */
+  GDBusConnection      *bus;
+  PfModem              *modem;
+  gboolean              modem_running;
+  PfModemHealth        *modem_health;
+  guint                 modem_timer_id;
+  gint64                standby_test_started_us;
+  gboolean              standby_test_failed;   /* the last test failed (its alert is out) */
+
   GCancellable         *cancellable;
   PfDBusUplink1        *skeleton;
 };
 
-enum { SIGNAL_CHANGED, SIGNAL_STATE_CHANGED, N_SIGNALS };
+enum { SIGNAL_CHANGED, SIGNAL_STATE_CHANGED, SIGNAL_ALERT, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PfUplink, pf_uplink, G_TYPE_OBJECT)
 
 static void recompute_state (PfUplink *self);
+static void update_modem_running (PfUplink *self);
 static void schedule_standby_test (PfUplink *self, guint delay_s);
 
 static gint64
@@ -202,8 +219,6 @@ pf_uplink_is_backup (PfUplink *self)
 const char *
 pf_uplink_get_ifname (PfUplink *self)
 {
-  if (self->device != NULL && nm_device_get_ip_iface (self->device) != NULL)
-    return nm_device_get_ip_iface (self->device);
   return self->ifname;
 }
 
@@ -311,6 +326,100 @@ update_skeleton (PfUplink *self)
   g_object_thaw_notify (G_OBJECT (sk));
 }
 
+/* The kernel's word on the interface carrying traffic: NULL when fine. */
+static char *
+link_problem (PfUplink *self)
+{
+  if (self->ifname == NULL)
+    return g_strdup_printf ("no interface: connection \"%s\" not found",
+                            self->config->connection ? self->config->connection : "");
+  if (self->ifindex <= 0)
+    return g_strdup_printf ("interface %s is missing", self->ifname);
+  if (!self->carrier)
+    return g_strdup_printf ("no carrier on %s", self->ifname);
+  return NULL;
+}
+
+/* What the policy sees, and why. For a backup that NetworkManager manages,
+ * the device state comes first: a cold backup in standby is disconnected
+ * and, for a modem, has no data interface yet; that is not a fault. */
+static PfHealthState
+compute_state (PfUplink  *self,
+               char     **reason)
+{
+  g_autofree char *problem = NULL;
+
+  if (self->config->role == PF_ROLE_BACKUP && self->device != NULL)
+    {
+      NMDeviceState st = nm_device_get_state (self->device);
+      gboolean needed = self->config->standby == PF_STANDBY_HOT || self->active;
+
+      if (st <= NM_DEVICE_STATE_UNAVAILABLE || st == NM_DEVICE_STATE_FAILED ||
+          (needed && st != NM_DEVICE_STATE_ACTIVATED))
+        {
+          *reason = g_strdup_printf ("NetworkManager device %s is %s", nm_device_get_iface (self->device),
+                                     device_state_name (st));
+          return PF_HEALTH_DOWN;
+        }
+      if (st == NM_DEVICE_STATE_ACTIVATED && (problem = link_problem (self)) != NULL)
+        {
+          *reason = g_steal_pointer (&problem);
+          return PF_HEALTH_DOWN;
+        }
+    }
+  else if ((problem = link_problem (self)) != NULL)
+    {
+      *reason = g_steal_pointer (&problem);
+      return PF_HEALTH_DOWN;
+    }
+
+  if (self->config->role == PF_ROLE_PRIMARY)
+    {
+      *reason = g_strdup (pf_health_get_reason (self->health));
+      return pf_health_get_state (self->health);
+    }
+  if (self->modem_running && pf_modem_health_get_broken (self->modem_health) != NULL)
+    {
+      *reason = g_strdup_printf ("modem: %s", pf_modem_health_get_broken (self->modem_health));
+      return PF_HEALTH_DOWN;
+    }
+  if (self->active && pf_health_get_state (self->health) != PF_HEALTH_UNKNOWN)
+    {
+      *reason = g_strdup (pf_health_get_reason (self->health));
+      return pf_health_get_state (self->health);
+    }
+  *reason = g_strdup (self->standby_reason);
+  return self->standby_state;
+}
+
+/* The interface carrying the traffic of a NetworkManager device is its IP
+ * interface: for a modem, wwan0 rather than the control port cdc-wdm0, and
+ * it exists only while connected. Probes and link state follow it. */
+static void
+follow_ip_interface (PfUplink *self)
+{
+  const char *ip_iface;
+  g_autofree char *flags_path = NULL;
+  g_autofree char *flags = NULL;
+  guint64 value = 0;
+
+  if (self->device == NULL || nm_device_get_state (self->device) != NM_DEVICE_STATE_ACTIVATED)
+    return;
+  ip_iface = nm_device_get_ip_iface (self->device);
+  if (ip_iface == NULL || g_strcmp0 (ip_iface, self->ifname) == 0)
+    return;
+
+  g_message ("%s: traffic goes through %s", self->config->name, ip_iface);
+  g_free (self->ifname);
+  self->ifname = g_strdup (ip_iface);
+  pf_prober_set_ifname (self->prober, ip_iface);
+  self->ifindex = if_nametoindex (ip_iface);
+  flags_path = g_build_filename ("/sys/class/net", ip_iface, "flags", NULL);
+  if (g_file_get_contents (flags_path, &flags, NULL, NULL))
+    value = g_ascii_strtoull (flags, NULL, 16);
+  self->carrier = (value & IFF_UP) && (value & IFF_LOWER_UP);
+}
+
 static void
 recompute_state (PfUplink *self)
 {
@@ -319,44 +428,8 @@ recompute_state (PfUplink *self)
   PfHealthState old_state = self->state;
   gboolean ready;
 
-  if (self->ifname == NULL)
-    {
-      state = PF_HEALTH_DOWN;
-      reason = g_strdup_printf ("no interface: connection \"%s\" not found",
-                                self->config->connection ? self->config->connection : "");
-    }
-  else if (self->ifindex <= 0)
-    {
-      state = PF_HEALTH_DOWN;
-      reason = g_strdup_printf ("interface %s is missing", self->ifname);
-    }
-  else if (!self->carrier)
-    {
-      state = PF_HEALTH_DOWN;
-      reason = g_strdup_printf ("no carrier on %s", self->ifname);
-    }
-  else if (self->config->role == PF_ROLE_PRIMARY)
-    {
-      state = pf_health_get_state (self->health);
-      reason = g_strdup (pf_health_get_reason (self->health));
-    }
-  else if (self->device != NULL && !device_is_activated (self) &&
-           (self->config->standby == PF_STANDBY_HOT || self->active))
-    {
-      state = PF_HEALTH_DOWN;
-      reason = g_strdup_printf ("NetworkManager device %s is %s", self->ifname,
-                                device_state_name (nm_device_get_state (self->device)));
-    }
-  else if (self->active && pf_health_get_state (self->health) != PF_HEALTH_UNKNOWN)
-    {
-      state = pf_health_get_state (self->health);
-      reason = g_strdup (pf_health_get_reason (self->health));
-    }
-  else
-    {
-      state = self->standby_state;
-      reason = g_strdup (self->standby_reason);
-    }
+  follow_ip_interface (self);
+  state = compute_state (self, &reason);
 
   if (g_strcmp0 (reason, self->reason) != 0)
     {
@@ -376,6 +449,7 @@ recompute_state (PfUplink *self)
   /* A hot backup that just became ready is tested at once, so that the
    * policy knows before it needs it. */
   ready = pf_uplink_is_ready (self);
+  update_modem_running (self);
   if (self->config->role == PF_ROLE_BACKUP && self->started && ready && !self->device_was_ready &&
       self->config->standby == PF_STANDBY_HOT && !self->active)
     schedule_standby_test (self, 0);
@@ -616,10 +690,21 @@ record_standby_test (PfUplink      *self,
   g_free (self->standby_reason);
   self->standby_reason = g_strdup_printf ("standby test %s", text);
 
+  /* A backup that fails its test would fail when needed: say so once. */
+  if (!ok && !self->standby_test_failed)
+    {
+      g_autofree char *alert = g_strdup_printf ("standby test failed: %s", summary);
+      g_signal_emit (self, signals[SIGNAL_ALERT], 0, FALSE, alert);
+    }
+  else if (ok && self->standby_test_failed)
+    g_signal_emit (self, signals[SIGNAL_ALERT], 0, TRUE, "cleared: standby test passed");
+  self->standby_test_failed = !ok;
+
   g_object_freeze_notify (G_OBJECT (sk));
   pf_dbus_uplink1_set_last_standby_test (sk, wall_now_us ());
   pf_dbus_uplink1_set_last_standby_test_result (sk, text);
   pf_dbus_uplink1_set_standby_test_bytes (sk, bytes);
+  pf_dbus_uplink1_set_last_standby_test_duration (sk, g_get_monotonic_time () - self->standby_test_started_us);
   g_object_thaw_notify (G_OBJECT (sk));
 
   if (ok)
@@ -685,6 +770,7 @@ on_standby_timer (gpointer user_data)
     return G_SOURCE_REMOVE;
 
   self->standby_testing = TRUE;
+  self->standby_test_started_us = g_get_monotonic_time ();
   if (self->config->standby == PF_STANDBY_COLD)
     pf_uplink_bring_up_async (self, self->cancellable, on_standby_test_brought_up, g_object_ref (self));
   else
@@ -705,6 +791,285 @@ schedule_standby_test (PfUplink *self,
   g_clear_handle_id (&self->standby_timer_id, g_source_remove);
   self->standby_timer_id = delay_s == 0 ? g_idle_add (on_standby_timer, self)
                                         : g_timeout_add_seconds (delay_s, on_standby_timer, self);
+}
+
+
+/* ---- modem telemetry ----------------------------------------------------- */
+
+static void
+emit_alerts (PfUplink *self)
+{
+  g_autoptr(GPtrArray) alerts = pf_modem_health_take_alerts (self->modem_health);
+
+  for (guint i = 0; i < alerts->len; i++)
+    {
+      PfModemAlert *alert = g_ptr_array_index (alerts, i);
+      g_signal_emit (self, signals[SIGNAL_ALERT], 0, alert->cleared, alert->text);
+    }
+}
+
+static void update_modem_skeleton (PfUplink *self);
+
+static gboolean on_modem_timer (gpointer user_data);
+
+/* Feed the verdict (@info NULL: only time passed) and wake up when a grace
+ * period or an alert time ends. */
+static void
+assess_modem (PfUplink          *self,
+              const PfModemInfo *info)
+{
+  gint64 now = g_get_monotonic_time ();
+  gint64 next = pf_modem_health_update (self->modem_health, now, info);
+
+  g_clear_handle_id (&self->modem_timer_id, g_source_remove);
+  if (next > 0)
+    self->modem_timer_id = g_timeout_add (MAX ((next - now) / 1000, 0) + 1, on_modem_timer, self);
+  emit_alerts (self);
+  update_modem_skeleton (self);
+}
+
+static gboolean
+on_modem_timer (gpointer user_data)
+{
+  PfUplink *self = user_data;
+
+  self->modem_timer_id = 0;
+  assess_modem (self, NULL);
+  recompute_state (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_modem_changed (PfModem  *modem,
+                  gpointer  user_data)
+{
+  PfUplink *self = user_data;
+
+  assess_modem (self, pf_modem_get_info (modem));
+  recompute_state (self);
+}
+
+static char *
+hilink_url (PfUplink *self)
+{
+  const char *address = self->config->management;
+
+  if (self->config->modem_api != NULL)
+    return g_strdup (self->config->modem_api);
+  if (address == NULL)
+    return NULL;
+  return strchr (address, ':') ? g_strdup_printf ("http://[%s]", address)
+                               : g_strdup_printf ("http://%s", address);
+}
+
+/* The telemetry source of a backup, from modem= and what NetworkManager
+ * says the device is. Decided once a device or address is known. */
+static void
+choose_modem (PfUplink *self)
+{
+  gboolean nm_modem = self->device != NULL && NM_IS_DEVICE_MODEM (self->device);
+  PfModemSource source = self->config->modem;
+  g_autofree char *url = NULL;
+
+  if (self->modem != NULL || self->config->role != PF_ROLE_BACKUP)
+    return;
+  if (source == PF_MODEM_SOURCE_AUTO)
+    {
+      if (nm_modem)
+        source = PF_MODEM_SOURCE_MODEMMANAGER;
+      else if (self->config->management != NULL || self->config->modem_api != NULL)
+        source = PF_MODEM_SOURCE_HILINK;
+      else
+        return;
+    }
+
+  switch (source)
+    {
+    case PF_MODEM_SOURCE_MODEMMANAGER:
+      if (self->bus == NULL)
+        return;
+      /* NetworkManager names a modem device after its ModemManager object. */
+      self->modem = pf_modem_mm_new (self->bus, nm_modem ? nm_device_get_udi (self->device) : NULL,
+                                     self->config->signal_rate_ms / 1000);
+      break;
+    case PF_MODEM_SOURCE_HILINK:
+      url = hilink_url (self);
+      self->modem = pf_modem_hilink_new (url, self->ifname, self->config->modem_poll_ms / 1000);
+      break;
+    case PF_MODEM_SOURCE_AUTO:
+    case PF_MODEM_SOURCE_NONE:
+    default:
+      return;
+    }
+  g_message ("%s: modem telemetry from %s", self->config->name, pf_modem_get_source (self->modem));
+  g_signal_connect (self->modem, "changed", G_CALLBACK (on_modem_changed), self);
+  pf_dbus_uplink1_set_modem (self->skeleton, pf_modem_get_source (self->modem));
+}
+
+/* A stick's API answers only while its link is up; ModemManager always. */
+static void
+update_modem_running (PfUplink *self)
+{
+  gboolean want;
+
+  choose_modem (self);
+  if (self->modem == NULL)
+    return;
+  want = self->started &&
+         (g_strcmp0 (pf_modem_get_source (self->modem), "hilink") != 0 ||
+          (self->ifindex > 0 && self->carrier &&
+           (self->device == NULL || device_is_activated (self))));
+  if (want == self->modem_running)
+    return;
+  self->modem_running = want;
+  if (want)
+    pf_modem_start (self->modem);
+  else
+    {
+      /* Not watched: no verdict, no stale values. */
+      g_autoptr(PfModemInfo) empty = pf_modem_info_new ();
+
+      pf_modem_stop (self->modem);
+      g_clear_handle_id (&self->modem_timer_id, g_source_remove);
+      pf_modem_health_update (self->modem_health, g_get_monotonic_time (), empty);
+      g_ptr_array_unref (pf_modem_health_take_alerts (self->modem_health));
+    }
+  update_modem_skeleton (self);
+}
+
+const PfModemInfo *
+pf_uplink_get_modem_info (PfUplink *self)
+{
+  return self->modem_running ? pf_modem_get_info (self->modem) : NULL;
+}
+
+/* The contract says NaN for an unknown level, but GObject's double
+ * parameter checks refuse NaN, so g_object_set() would keep the old value
+ * with a warning. Hand the value to the skeleton's own set_property, which
+ * stores it and emits the change, and only when it did change. */
+static void
+set_level (PfDBusUplink1 *sk,
+           const char    *dbus_name,
+           double         value)
+{
+  GDBusInterfaceInfo *info = pf_dbus_uplink1_interface_info ();
+  GObjectClass *klass = G_OBJECT_GET_CLASS (sk);
+  GDBusPropertyInfo *property = g_dbus_interface_info_lookup_property (info, dbus_name);
+  /* One-word names: "Rssi" is the GObject property "rssi". */
+  g_autofree char *name = g_ascii_strdown (dbus_name, -1);
+  GParamSpec *pspec = g_object_class_find_property (klass, name);
+  g_auto(GValue) v = G_VALUE_INIT;
+  guint prop_id = 0;
+  double old;
+
+  g_return_if_fail (property != NULL && pspec != NULL);
+  /* The skeleton's ids follow the properties' order in the XML, from 1
+   * (pf_dbus_uplink1_override_properties). */
+  for (guint i = 0; info->properties[i] != NULL; i++)
+    if (info->properties[i] == property)
+      prop_id = i + 1;
+  g_object_get (sk, name, &old, NULL);
+  if ((isnan (value) && isnan (old)) || value == old)
+    return;
+  g_value_init (&v, G_TYPE_DOUBLE);
+  g_value_set_double (&v, value);
+  klass->set_property (G_OBJECT (sk), prop_id, &v, pspec);
+}
+
+static void
+update_modem_skeleton (PfUplink *self)
+{
+  PfDBusUplink1 *sk = self->skeleton;
+  g_autoptr(PfModemInfo) empty = pf_modem_info_new ();
+  const PfModemInfo *info = pf_uplink_get_modem_info (self);
+  const char *broken = pf_modem_health_get_broken (self->modem_health);
+
+  if (info == NULL)
+    info = empty;
+  g_object_freeze_notify (G_OBJECT (sk));
+  pf_dbus_uplink1_set_modem_present (sk, info->present);
+  pf_dbus_uplink1_set_modem_model (sk, info->model);
+  pf_dbus_uplink1_set_modem_state (sk, *info->state ? info->state :
+                                       (self->modem_running ? "unavailable" : ""));
+  pf_dbus_uplink1_set_modem_failed_reason (sk, info->failed_reason);
+  pf_dbus_uplink1_set_access_technology (sk, info->access_technology);
+  pf_dbus_uplink1_set_signal_quality (sk, info->signal_quality);
+  set_level (sk, "Rssi", info->rssi);
+  set_level (sk, "Rsrp", info->rsrp);
+  set_level (sk, "Rsrq", info->rsrq);
+  set_level (sk, "Sinr", info->sinr);
+  pf_dbus_uplink1_set_registration (sk, info->registration);
+  pf_dbus_uplink1_set_operator_name (sk, info->operator_name);
+  pf_dbus_uplink1_set_operator_code (sk, info->operator_code);
+  pf_dbus_uplink1_set_sim_operator (sk, info->sim_operator);
+  pf_dbus_uplink1_set_sim_state (sk, info->sim_state);
+  pf_dbus_uplink1_set_modem_rx_bytes (sk, info->rx_bytes);
+  pf_dbus_uplink1_set_modem_tx_bytes (sk, info->tx_bytes);
+  pf_dbus_uplink1_set_modem_error (sk, info->error);
+  pf_dbus_uplink1_set_modem_health (sk, !self->modem_running ? "" : broken ? broken : "ok");
+  g_object_thaw_notify (G_OBJECT (sk));
+}
+
+static void
+json_add_double_or_null (JsonBuilder *b,
+                         const char  *name,
+                         double       value)
+{
+  json_builder_set_member_name (b, name);
+  if (isnan (value))
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_double_value (b, value);
+}
+
+static void
+modem_to_json (PfUplink    *self,
+               JsonBuilder *b)
+{
+  PfDBusUplink1 *sk = self->skeleton;
+
+  json_builder_set_member_name (b, "modem");
+  if (self->modem == NULL)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "source");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem (sk));
+  json_builder_set_member_name (b, "present");
+  json_builder_add_boolean_value (b, pf_dbus_uplink1_get_modem_present (sk));
+  json_builder_set_member_name (b, "model");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem_model (sk));
+  json_builder_set_member_name (b, "state");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem_state (sk));
+  json_builder_set_member_name (b, "access_technology");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_access_technology (sk));
+  json_builder_set_member_name (b, "signal_quality");
+  json_builder_add_int_value (b, pf_dbus_uplink1_get_signal_quality (sk));
+  json_add_double_or_null (b, "rssi", pf_dbus_uplink1_get_rssi (sk));
+  json_add_double_or_null (b, "rsrp", pf_dbus_uplink1_get_rsrp (sk));
+  json_add_double_or_null (b, "rsrq", pf_dbus_uplink1_get_rsrq (sk));
+  json_add_double_or_null (b, "sinr", pf_dbus_uplink1_get_sinr (sk));
+  json_builder_set_member_name (b, "registration");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_registration (sk));
+  json_builder_set_member_name (b, "operator_name");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_operator_name (sk));
+  json_builder_set_member_name (b, "operator_code");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_operator_code (sk));
+  json_builder_set_member_name (b, "sim_operator");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_sim_operator (sk));
+  json_builder_set_member_name (b, "sim_state");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_sim_state (sk));
+  json_builder_set_member_name (b, "rx_bytes");
+  json_builder_add_int_value (b, pf_dbus_uplink1_get_modem_rx_bytes (sk));
+  json_builder_set_member_name (b, "tx_bytes");
+  json_builder_add_int_value (b, pf_dbus_uplink1_get_modem_tx_bytes (sk));
+  json_builder_set_member_name (b, "health");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem_health (sk));
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem_error (sk));
+  json_builder_end_object (b);
 }
 
 /* ---- cold standby: NetworkManager connection up and down ---------------- */
@@ -905,6 +1270,7 @@ pf_uplink_start (PfUplink *self)
     }
   attach_device (self);
   update_probing (self);
+  update_modem_running (self);
   if (self->config->role == PF_ROLE_BACKUP)
     {
       if (self->config->standby == PF_STANDBY_COLD && !self->active)
@@ -924,6 +1290,12 @@ pf_uplink_stop (PfUplink *self)
   self->started = FALSE;
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->standby_timer_id, g_source_remove);
+  g_clear_handle_id (&self->modem_timer_id, g_source_remove);
+  if (self->modem != NULL)
+    {
+      self->modem_running = FALSE;
+      pf_modem_stop (self->modem);
+    }
   if (self->nm != NULL)
     g_signal_handlers_disconnect_by_data (self->nm, self);
   detach_device (self);
@@ -970,6 +1342,7 @@ pf_uplink_to_json (PfUplink    *self,
   json_builder_add_int_value (b, pf_dbus_uplink1_get_last_standby_test (sk));
   json_builder_set_member_name (b, "last_standby_test_result");
   json_builder_add_string_value (b, pf_dbus_uplink1_get_last_standby_test_result (sk));
+  modem_to_json (self, b);
   json_builder_end_object (b);
 }
 
@@ -980,6 +1353,10 @@ pf_uplink_dispose (GObject *object)
 
   pf_uplink_stop (self);
   g_clear_object (&self->prober);
+  if (self->modem != NULL)
+    g_signal_handlers_disconnect_by_data (self->modem, self);
+  g_clear_object (&self->modem);
+  g_clear_object (&self->bus);
   g_clear_object (&self->skeleton);
   g_clear_object (&self->nm);
   g_clear_object (&self->cancellable);
@@ -992,6 +1369,7 @@ pf_uplink_finalize (GObject *object)
   PfUplink *self = PF_UPLINK (object);
 
   g_clear_pointer (&self->health, pf_health_free);
+  g_clear_pointer (&self->modem_health, pf_modem_health_free);
   g_free (self->ifname);
   g_free (self->reason);
   g_free (self->standby_reason);
@@ -1014,6 +1392,11 @@ pf_uplink_class_init (PfUplinkClass *klass)
   signals[SIGNAL_STATE_CHANGED] =
     g_signal_new ("state-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_INT, G_TYPE_INT);
+  /* A problem that would stop a backup from working started (cleared
+   * FALSE) or ended (TRUE), with its text. */
+  signals[SIGNAL_ALERT] =
+    g_signal_new ("alert", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_BOOLEAN, G_TYPE_STRING);
 }
 
 static void
@@ -1029,6 +1412,7 @@ pf_uplink_init (PfUplink *self)
 PfUplink *
 pf_uplink_new (const PfUplinkConfig *config,
                NMClient             *nm,
+               GDBusConnection      *bus,
                guint32               probe_mark,
                guint32               ct_mark)
 {
@@ -1045,6 +1429,12 @@ pf_uplink_new (const PfUplinkConfig *config,
 
   self->config = config;
   self->nm = nm ? g_object_ref (nm) : NULL;
+  self->bus = bus ? g_object_ref (bus) : NULL;
+  self->modem_health = pf_modem_health_new (&(PfModemHealthParams) {
+    .signal_alert_dbm = config->signal_alert_dbm,
+    .signal_alert_us = (gint64) config->signal_alert_ms * 1000,
+    .registration_grace_us = (gint64) config->registration_grace_ms * 1000,
+  });
   self->probe_mark = probe_mark;
   self->ct_mark = ct_mark;
   self->ifname = g_strdup (configured_ifname (self));
@@ -1066,6 +1456,8 @@ pf_uplink_new (const PfUplinkConfig *config,
   pf_dbus_uplink1_set_targets (sk, (const char * const *) targets->pdata);
   pf_dbus_uplink1_set_last_round (sk, "");
   pf_dbus_uplink1_set_last_standby_test_result (sk, "");
+  pf_dbus_uplink1_set_modem (sk, "");
   update_skeleton (self);
+  update_modem_skeleton (self);
   return self;
 }

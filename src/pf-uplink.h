@@ -12,6 +12,7 @@
 #include "pf-config.h"
 #include "pf-dbus-generated.h"
 #include "pf-health.h"
+#include "pf-modem.h"
 #include "pf-policy.h"
 #include "pf-prober.h"
 
@@ -24,6 +25,7 @@ G_DECLARE_FINAL_TYPE (PfUplink, pf_uplink, PF, UPLINK, GObject)
  * NetworkManager on the bus): then only kernel state is used. */
 PfUplink             *pf_uplink_new            (const PfUplinkConfig *config,
                                                 NMClient             *nm,
+                                                GDBusConnection      *bus,
                                                 guint32               probe_mark,
                                                 guint32               ct_mark);
 
@@ -84,6 +86,9 @@ void                  pf_uplink_test_async      (PfUplink            *self,
 PfRoundResult        *pf_uplink_test_finish     (PfUplink      *self,
                                                  GAsyncResult  *result,
                                                  GError       **error);
+
+/* The modem's latest snapshot while its telemetry runs, else NULL. */
+const PfModemInfo    *pf_uplink_get_modem_info  (PfUplink *self);
 
 /* Status for GetStatus(). */
 void                  pf_uplink_to_json         (PfUplink    *self,

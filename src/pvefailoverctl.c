@@ -12,6 +12,7 @@
 #define G_LOG_DOMAIN "pvefailover-ctl"
 
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,26 @@ colour_for_state (const char *state)
   return COLOUR_NONE;
 }
 
+/* Alerts stand out in "events" and "watch"; the other kinds stay plain. */
+static Colour
+colour_for_event_kind (const char *kind)
+{
+  if (g_strcmp0 (kind, "alert") == 0 || g_strcmp0 (kind, "error") == 0)
+    return COLOUR_RED;
+  if (g_strcmp0 (kind, "alert-cleared") == 0)
+    return COLOUR_GREEN;
+  return COLOUR_NONE;
+}
+
+/* The event kind, coloured on a terminal. */
+static char *
+format_event_kind (const char *kind)
+{
+  Colour colour = colour_for_event_kind (kind);
+
+  return g_strdup_printf ("%s%s%s", colour_start (colour), kind, colour_end (colour));
+}
+
 static Colour
 colour_for_health (const char *health)
 {
@@ -190,12 +211,14 @@ format_event (guint64 time_us, const char *kind, const char *from, const char *t
 {
   g_autofree char *when = format_local_time ((gint64) time_us);
   g_autofree char *from_to = format_from_to (from, to);
+  g_autofree char *kind_text = format_event_kind (kind);
 
   if (*from_to == '\0')
     /* TRANSLATORS: one event: time, kind ("failover", "mode", ...), reason */
-    return g_strdup_printf (_("%s  %s: %s"), when, kind, reason);
-  /* TRANSLATORS: one event: time, kind ("failover", ...), "primary -> lte", reason */
-  return g_strdup_printf (_("%s  %s %s: %s"), when, kind, from_to, reason);
+    return g_strdup_printf (_("%s  %s: %s"), when, kind_text, reason);
+  /* TRANSLATORS: one event: time, kind ("failover", "alert", ...), "primary -> lte"
+   * or the uplink an alert is about, reason */
+  return g_strdup_printf (_("%s  %s %s: %s"), when, kind_text, from_to, reason);
 }
 
 static char *
@@ -376,22 +399,52 @@ static const GOptionEntry events_options[] = {
   { NULL }
 };
 
-static gboolean
-print_status_json (PfCtl *ctl, GError **error)
+static gboolean opt_identity;
+
+static const GOptionEntry modem_options[] = {
+  /* TRANSLATORS: --json of "modem" */
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, N_("Print the modem telemetry as JSON, by uplink"), NULL },
+  /* TRANSLATORS: --identity of "modem"; ICCID and IMSI are the SIM's numbers, keep them */
+  { "identity", 'i', 0, G_OPTION_ARG_NONE, &opt_identity, N_("Also show the SIM's ICCID and IMSI (needs authorization)"), NULL },
+  { NULL }
+};
+
+/* GetStatus as a JSON tree. */
+static JsonNode *
+get_status_json (PfCtl *ctl, GError **error)
 {
   g_autofree char *json = NULL;
-  g_autofree char *pretty = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *root;
 
   if (!pf_dbus_manager1_call_get_status_sync (ctl->manager, &json, NULL, error))
-    return FALSE;
+    return NULL;
   if (!json_parser_load_from_data (parser, json, -1, error))
     {
       /* TRANSLATORS: GetStatus returned something that is not JSON */
       g_prefix_error (error, _("Invalid status from pvefailoverd: "));
-      return FALSE;
+      return NULL;
     }
-  pretty = json_to_pretty_string (json_parser_get_root (parser));
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error_literal (error, PF_CTL_ERROR, PF_CTL_ERROR_FAILED,
+                           /* TRANSLATORS: GetStatus returned JSON that is not an object */
+                           _("Invalid status from pvefailoverd: not a JSON object"));
+      return NULL;
+    }
+  return json_node_copy (root);
+}
+
+static gboolean
+print_status_json (PfCtl *ctl, GError **error)
+{
+  g_autoptr(JsonNode) root = get_status_json (ctl, error);
+  g_autofree char *pretty = NULL;
+
+  if (root == NULL)
+    return FALSE;
+  pretty = json_to_pretty_string (root);
   print_line (pretty);
   return TRUE;
 }
@@ -402,8 +455,9 @@ typedef struct {
   Colour      colour;
 } Field;
 
+/* Labels and values in two columns, each line after @indent. */
 static void
-print_fields (const Field *fields, guint n_fields)
+print_fields_indented (const Field *fields, guint n_fields, const char *indent)
 {
   glong width = 0;
 
@@ -411,12 +465,18 @@ print_fields (const Field *fields, guint n_fields)
     width = MAX (width, text_width (fields[i].label));
   for (guint i = 0; i < n_fields; i++)
     {
-      g_autoptr(GString) line = g_string_new (NULL);
+      g_autoptr(GString) line = g_string_new (indent);
 
       append_cell (line, fields[i].label, width + 1, COLOUR_NONE);
       append_cell (line, fields[i].value, 0, fields[i].colour);
       print_line (line->str);
     }
+}
+
+static void
+print_fields (const Field *fields, guint n_fields)
+{
+  print_fields_indented (fields, n_fields, "");
 }
 
 /* "12.3 ms", "5%", or "-" when unknown (negative). */
@@ -428,6 +488,100 @@ format_measure (double value, int decimals, const char *unit)
   return g_strdup_printf ("%.*f%s", decimals, value, unit);
 }
 
+/* "-65 dBm", "-10.5 dB", or "-" when unknown (NaN; also an infinite or
+ * huge value, which a writer that cannot store NaN may use instead). */
+static char *
+format_level (double value, const char *unit)
+{
+  if (!isfinite (value) || fabs (value) > 1e300)
+    return g_strdup ("-");
+  if (value == round (value))
+    return g_strdup_printf ("%.0f %s", value, unit);
+  return g_strdup_printf ("%.1f %s", value, unit);
+}
+
+/* How many of 4 bars a signal quality lights: 0-19 % none, 20-39 % one,
+ * 40-59 % two, 60-79 % three, 80-100 % four. */
+static guint
+signal_bars_lit (gint quality)
+{
+  return (guint) MIN (CLAMP (quality, 0, 100) / 20, 4);
+}
+
+/* SignalQuality as bars: "▂▄▆▁" on a UTF-8 locale, "[###.]" elsewhere;
+ * "-" when unknown (negative). */
+static char *
+format_signal_bars (gint quality)
+{
+  static const char *const lit[] = { "▂", "▄", "▆", "█" };
+  GString *bars;
+  guint n_lit;
+
+  if (quality < 0)
+    return g_strdup ("-");
+  n_lit = signal_bars_lit (quality);
+  bars = g_string_new (NULL);
+  if (g_get_charset (NULL))
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (lit); i++)
+        g_string_append (bars, i < n_lit ? lit[i] : "▁");
+    }
+  else
+    {
+      g_string_append_c (bars, '[');
+      for (guint i = 0; i < G_N_ELEMENTS (lit); i++)
+        g_string_append_c (bars, i < n_lit ? '#' : '.');
+      g_string_append_c (bars, ']');
+    }
+  return g_string_free (bars, FALSE);
+}
+
+/* g_format_size(), whose no-break space before the unit becomes a plain
+ * one where the locale is not UTF-8 (g_print would show it as "?"). */
+static char *
+format_bytes (guint64 bytes)
+{
+  g_autofree char *size = g_format_size (bytes);
+  GString *text = g_string_new (size);
+
+  if (!g_get_charset (NULL))
+    g_string_replace (text, "\u00a0", " ", 0);
+  return g_string_free (text, FALSE);
+}
+
+/* A duration in microseconds: "0.3 ms", "250 ms", "1.2 s", "2 min 5 s". */
+static char *
+format_duration (guint64 duration_us)
+{
+  guint64 secs = duration_us / G_USEC_PER_SEC;
+
+  if (duration_us < 1000)
+    /* TRANSLATORS: a duration under a millisecond, with one decimal, e.g. "0.3 ms" */
+    return g_strdup_printf (_("%.1f ms"), (double) duration_us / 1000);
+  if (duration_us < G_USEC_PER_SEC)
+    /* TRANSLATORS: a duration in milliseconds, e.g. "250 ms" */
+    return g_strdup_printf (_("%u ms"), (guint) (duration_us / 1000));
+  if (secs < 60)
+    /* TRANSLATORS: a duration in seconds with one decimal, e.g. "1.2 s" */
+    return g_strdup_printf (_("%.1f s"), (double) duration_us / G_USEC_PER_SEC);
+  /* TRANSLATORS: a duration in minutes and seconds, e.g. "2 min 5 s" */
+  return g_strdup_printf (_("%u min %u s"), (guint) (secs / 60), (guint) (secs % 60));
+}
+
+static gboolean
+has_modem (PfDBusUplink1 *uplink)
+{
+  const char *source = pf_dbus_uplink1_get_modem (uplink);
+
+  return source != NULL && *source != '\0';
+}
+
+static gboolean
+is_backup (PfDBusUplink1 *uplink)
+{
+  return g_strcmp0 (pf_dbus_uplink1_get_role (uplink), "backup") == 0;
+}
+
 enum {
   COL_ACTIVE,
   COL_NAME,
@@ -437,6 +591,7 @@ enum {
   COL_LOSS,
   COL_RTT,
   COL_STANDBY,
+  COL_SIGNAL,     /* only when an uplink has modem telemetry */
   N_COLUMNS
 };
 
@@ -446,6 +601,11 @@ print_uplink_table (GPtrArray *uplinks)
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   glong widths[N_COLUMNS] = { 0 };
   char **header = g_new0 (char *, N_COLUMNS + 1);
+  guint n_columns = N_COLUMNS - 1;
+
+  for (guint i = 0; i < uplinks->len; i++)
+    if (has_modem (g_ptr_array_index (uplinks, i)))
+      n_columns = N_COLUMNS;
 
   header[COL_ACTIVE] = g_strdup ("");
   /* TRANSLATORS: column headings of the uplink table of "status" */
@@ -456,6 +616,8 @@ print_uplink_table (GPtrArray *uplinks)
   header[COL_LOSS] = g_strdup (_("LOSS"));
   header[COL_RTT] = g_strdup (_("RTT"));
   header[COL_STANDBY] = g_strdup (_("STANDBY"));
+  /* TRANSLATORS: column heading of the uplink table of "status": the modem's signal as bars */
+  header[COL_SIGNAL] = g_strdup (_("SIGNAL"));
   g_ptr_array_add (rows, header);
 
   for (guint i = 0; i < uplinks->len; i++)
@@ -479,13 +641,17 @@ print_uplink_table (GPtrArray *uplinks)
       row[COL_LOSS] = format_measure (pf_dbus_uplink1_get_loss (uplink), 0, "%");
       row[COL_RTT] = format_measure (pf_dbus_uplink1_get_rtt (uplink), 1, " ms");
       row[COL_STANDBY] = g_strdup (or_empty (pf_dbus_uplink1_get_standby (uplink)));
+      if (has_modem (uplink))
+        row[COL_SIGNAL] = format_signal_bars (pf_dbus_uplink1_get_signal_quality (uplink));
+      else
+        row[COL_SIGNAL] = g_strdup ("");
       g_ptr_array_add (rows, row);
     }
 
   for (guint r = 0; r < rows->len; r++)
     {
       char **row = g_ptr_array_index (rows, r);
-      for (guint c = 0; c < N_COLUMNS; c++)
+      for (guint c = 0; c < n_columns; c++)
         widths[c] = MAX (widths[c], text_width (row[c]));
     }
 
@@ -494,9 +660,9 @@ print_uplink_table (GPtrArray *uplinks)
       char **row = g_ptr_array_index (rows, r);
       g_autoptr(GString) line = g_string_new (NULL);
 
-      for (guint c = 0; c < N_COLUMNS; c++)
+      for (guint c = 0; c < n_columns; c++)
         {
-          gboolean last = c == N_COLUMNS - 1;
+          gboolean last = c == n_columns - 1;
           Colour colour = (r > 0 && c == COL_HEALTH) ? colour_for_health (row[c]) : COLOUR_NONE;
 
           append_cell (line, row[c], last ? 0 : widths[c] + (c == COL_ACTIVE ? 1 : 2), colour);
@@ -505,6 +671,44 @@ print_uplink_table (GPtrArray *uplinks)
       while (line->len > 0 && line->str[line->len - 1] == ' ')
         g_string_truncate (line, line->len - 1);
       print_line (line->str);
+    }
+}
+
+/* One line per backup under the table: its last standby test. */
+static void
+print_standby_tests (GPtrArray *uplinks)
+{
+  gint64 now = g_get_real_time ();
+  gboolean first = TRUE;
+
+  for (guint i = 0; i < uplinks->len; i++)
+    {
+      PfDBusUplink1 *uplink = g_ptr_array_index (uplinks, i);
+      const char *name = or_empty (pf_dbus_uplink1_get_name (uplink));
+      guint64 when = pf_dbus_uplink1_get_last_standby_test (uplink);
+      g_autofree char *line = NULL;
+
+      if (!is_backup (uplink))
+        continue;
+      if (first)
+        print_line ("");
+      first = FALSE;
+      if (when == 0)
+        /* TRANSLATORS: under the table of "status": a backup never tested in standby */
+        line = g_strdup_printf (_("%s: last standby test: never"), name);
+      else
+        {
+          g_autofree char *ago = format_ago ((gint64) when, now);
+          g_autofree char *bytes = format_bytes (pf_dbus_uplink1_get_standby_test_bytes (uplink));
+          g_autofree char *duration = format_duration (pf_dbus_uplink1_get_last_standby_test_duration (uplink));
+
+          /* TRANSLATORS: under the table of "status": uplink, "12 min ago", the result
+           * ("passed: 1/1 answered: ..."), the data it used ("72 bytes"), how long it took */
+          line = g_strdup_printf (_("%s: last standby test %s: %s (%s, %s)"), name, ago,
+                                  or_empty (pf_dbus_uplink1_get_last_standby_test_result (uplink)),
+                                  bytes, duration);
+        }
+      print_line (line);
     }
 }
 
@@ -568,6 +772,7 @@ cmd_status (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
     {
       print_line ("");
       print_uplink_table (uplinks);
+      print_standby_tests (uplinks);
     }
   return TRUE;
 }
@@ -626,6 +831,315 @@ cmd_events (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
       g_autofree char *line = format_event (time_us, kind, from, to, reason);
       print_line (line);
     }
+  return TRUE;
+}
+
+/* modem */
+
+static PfDBusUplink1 *
+find_uplink (GPtrArray *uplinks, const char *name)
+{
+  for (guint i = 0; i < uplinks->len; i++)
+    {
+      PfDBusUplink1 *uplink = g_ptr_array_index (uplinks, i);
+
+      if (g_strcmp0 (pf_dbus_uplink1_get_name (uplink), name) == 0)
+        return uplink;
+    }
+  return NULL;
+}
+
+/* The uplinks "modem" talks about: @only, or every backup. */
+static gboolean
+modem_uplink_wanted (const char *name, const char *role, const char *only)
+{
+  if (only != NULL)
+    return g_strcmp0 (name, only) == 0;
+  return g_strcmp0 (role, "backup") == 0;
+}
+
+typedef struct {
+  char *iccid;
+  char *imsi;
+} ModemIdentity;
+
+static void
+modem_identity_free (ModemIdentity *identity)
+{
+  g_free (identity->iccid);
+  g_free (identity->imsi);
+  g_free (identity);
+}
+
+/* GetModemIdentity of every wanted uplink with telemetry, by name, before
+ * anything is printed: polkit decides and may ask for a password. A modem
+ * that went away since the uplinks were listed has no identity to show. */
+static GHashTable *
+get_modem_identities (PfCtl *ctl, GPtrArray *uplinks, const char *only, GError **error)
+{
+  g_autoptr(GHashTable) identities = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                            (GDestroyNotify) modem_identity_free);
+
+  for (guint i = 0; i < uplinks->len; i++)
+    {
+      PfDBusUplink1 *uplink = g_ptr_array_index (uplinks, i);
+      const char *name = or_empty (pf_dbus_uplink1_get_name (uplink));
+      g_autoptr(GVariant) reply = NULL;
+      g_autoptr(GError) local_error = NULL;
+      ModemIdentity *identity;
+
+      if (!modem_uplink_wanted (name, pf_dbus_uplink1_get_role (uplink), only) || !has_modem (uplink))
+        continue;
+      reply = call_mutating (ctl, "GetModemIdentity", g_variant_new ("(s)", name),
+                             G_VARIANT_TYPE ("(ss)"), &local_error);
+      if (reply == NULL && !g_error_matches (local_error, PF_ERROR, PF_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+      identity = g_new0 (ModemIdentity, 1);
+      if (reply != NULL)
+        g_variant_get (reply, "(ss)", &identity->iccid, &identity->imsi);
+      else
+        {
+          g_debug ("%s: %s", name, local_error->message);
+          identity->iccid = g_strdup ("");
+          identity->imsi = g_strdup ("");
+        }
+      g_hash_table_insert (identities, g_strdup (name), identity);
+    }
+  return g_steal_pointer (&identities);
+}
+
+static char *
+or_dash (const char *text)
+{
+  return g_strdup (text != NULL && *text != '\0' ? text : "-");
+}
+
+/* "Orange F (20801)", the one that is known, or "-". */
+static char *
+format_operator (const char *name, const char *code)
+{
+  gboolean has_name = name != NULL && *name != '\0';
+  gboolean has_code = code != NULL && *code != '\0';
+
+  if (has_name && has_code)
+    /* TRANSLATORS: the operator in "modem": its name, then its MCC and MNC, e.g. "Orange F (20801)" */
+    return g_strdup_printf (_("%s (%s)"), name, code);
+  return or_dash (has_name ? name : code);
+}
+
+/* One block like mmcli's: the uplink's name, then its modem telemetry. */
+static void
+print_modem (PfDBusUplink1 *uplink, const ModemIdentity *identity)
+{
+  const char *failed_reason = pf_dbus_uplink1_get_modem_failed_reason (uplink);
+  const char *health = pf_dbus_uplink1_get_modem_health (uplink);
+  const char *modem_error = pf_dbus_uplink1_get_modem_error (uplink);
+  gint quality = pf_dbus_uplink1_get_signal_quality (uplink);
+  guint64 rx = pf_dbus_uplink1_get_modem_rx_bytes (uplink);
+  guint64 tx = pf_dbus_uplink1_get_modem_tx_bytes (uplink);
+  gboolean present = pf_dbus_uplink1_get_modem_present (uplink);
+  g_autofree char *heading = NULL;
+  g_autofree char *state = NULL;
+  g_autofree char *signal = NULL;
+  g_autofree char *session = NULL;
+  Field fields[20];
+  guint n = 0;
+
+  if (failed_reason != NULL && *failed_reason != '\0')
+    /* TRANSLATORS: the modem's state in "modem" when it failed: "failed (sim-missing)" */
+    state = g_strdup_printf (_("%s (%s)"), or_empty (pf_dbus_uplink1_get_modem_state (uplink)), failed_reason);
+  else
+    state = or_dash (pf_dbus_uplink1_get_modem_state (uplink));
+
+  if (quality < 0)
+    signal = g_strdup ("-");
+  else
+    {
+      g_autofree char *bars = format_signal_bars (quality);
+
+      signal = g_strdup_printf ("%d%% %s", quality, bars);
+    }
+
+  if (rx == 0 && tx == 0)
+    session = g_strdup ("-");
+  else
+    {
+      g_autofree char *rx_text = format_bytes (rx);
+      g_autofree char *tx_text = format_bytes (tx);
+
+      /* TRANSLATORS: the data of the modem's session in "modem": "1.2 MB received, 300.5 kB sent" */
+      session = g_strdup_printf (_("%s received, %s sent"), rx_text, tx_text);
+    }
+
+  /* TRANSLATORS: a label of "modem", with its colon: where the telemetry comes from ("modemmanager", "hilink") */
+  fields[n++] = (Field) { _("Source:"), or_dash (pf_dbus_uplink1_get_modem (uplink)), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": the modem's maker and model */
+  fields[n++] = (Field) { _("Model:"), or_dash (pf_dbus_uplink1_get_modem_model (uplink)), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": whether the modem is there; the value is "yes" or "no" */
+  fields[n++] = (Field) { _("Present:"),
+                          g_strdup (present ?
+                                    /* TRANSLATORS: the value of "Present:" in "modem" */
+                                    _("yes") :
+                                    /* TRANSLATORS: the value of "Present:" in "modem" */
+                                    _("no")),
+                          present ? COLOUR_NONE : COLOUR_RED };
+  /* TRANSLATORS: a label of "modem": the modem's state ("registered", "failed", ...) */
+  fields[n++] = (Field) { _("State:"), g_steal_pointer (&state), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": the radio access technology ("lte", "umts", ...) */
+  fields[n++] = (Field) { _("Access technology:"), or_dash (pf_dbus_uplink1_get_access_technology (uplink)),
+                          COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": the signal quality in percent, with bars */
+  fields[n++] = (Field) { _("Signal quality:"), g_steal_pointer (&signal), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": received signal strength; keep "RSSI" */
+  fields[n++] = (Field) { _("RSSI:"), format_level (pf_dbus_uplink1_get_rssi (uplink), "dBm"), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": reference signal received power; keep "RSRP" */
+  fields[n++] = (Field) { _("RSRP:"), format_level (pf_dbus_uplink1_get_rsrp (uplink), "dBm"), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": reference signal received quality; keep "RSRQ" */
+  fields[n++] = (Field) { _("RSRQ:"), format_level (pf_dbus_uplink1_get_rsrq (uplink), "dB"), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": signal to interference and noise ratio; keep "SINR" */
+  fields[n++] = (Field) { _("SINR:"), format_level (pf_dbus_uplink1_get_sinr (uplink), "dB"), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": network registration ("home", "roaming", "searching", ...) */
+  fields[n++] = (Field) { _("Registration:"), or_dash (pf_dbus_uplink1_get_registration (uplink)), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": the network operator the modem is registered with */
+  fields[n++] = (Field) { _("Operator:"),
+                          format_operator (pf_dbus_uplink1_get_operator_name (uplink),
+                                           pf_dbus_uplink1_get_operator_code (uplink)),
+                          COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": the operator named by the SIM card */
+  fields[n++] = (Field) { _("SIM operator:"), or_dash (pf_dbus_uplink1_get_sim_operator (uplink)), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": the SIM card's state ("ok", "missing", "locked", "error") */
+  fields[n++] = (Field) { _("SIM state:"), or_dash (pf_dbus_uplink1_get_sim_state (uplink)), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": the bytes of the modem's current data session */
+  fields[n++] = (Field) { _("Session data:"), g_steal_pointer (&session), COLOUR_NONE };
+  /* TRANSLATORS: a label of "modem": "ok", or why the modem could not carry traffic */
+  fields[n++] = (Field) { _("Health:"), or_dash (health),
+                          g_strcmp0 (health, "ok") == 0 ? COLOUR_GREEN :
+                          (health != NULL && *health != '\0') ? COLOUR_RED : COLOUR_NONE };
+  if (modem_error != NULL && *modem_error != '\0')
+    /* TRANSLATORS: a label of "modem": why the telemetry is missing or partial */
+    fields[n++] = (Field) { _("Error:"), g_strdup (modem_error), COLOUR_YELLOW };
+  if (identity != NULL)
+    {
+      /* TRANSLATORS: a label of "modem --identity": the SIM's ICCID; keep "ICCID" */
+      fields[n++] = (Field) { _("ICCID:"), or_dash (identity->iccid), COLOUR_NONE };
+      /* TRANSLATORS: a label of "modem --identity": the subscriber's IMSI; keep "IMSI" */
+      fields[n++] = (Field) { _("IMSI:"), or_dash (identity->imsi), COLOUR_NONE };
+    }
+  g_assert (n <= G_N_ELEMENTS (fields));
+
+  /* TRANSLATORS: the heading of a modem's block in "modem": the uplink's name */
+  heading = g_strdup_printf (_("%s:"), or_empty (pf_dbus_uplink1_get_name (uplink)));
+  print_line (heading);
+  print_fields_indented (fields, n, "  ");
+  for (guint i = 0; i < n; i++)
+    g_free (fields[i].value);
+}
+
+/* The "modem" members of GetStatus, keyed by uplink name, with the SIM's
+ * identity added when asked for. */
+static gboolean
+print_modem_json (PfCtl *ctl, const char *only, GHashTable *identities, GError **error)
+{
+  g_autoptr(JsonNode) status = get_status_json (ctl, error);
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *pretty = NULL;
+  JsonNode *member;
+  JsonArray *uplinks = NULL;
+
+  if (status == NULL)
+    return FALSE;
+  member = json_object_get_member (json_node_get_object (status), "uplinks");
+  if (member != NULL && JSON_NODE_HOLDS_ARRAY (member))
+    uplinks = json_node_get_array (member);
+
+  json_builder_begin_object (builder);
+  for (guint i = 0; uplinks != NULL && i < json_array_get_length (uplinks); i++)
+    {
+      JsonNode *node = json_array_get_element (uplinks, i);
+      JsonObject *uplink;
+      const char *name;
+      JsonNode *modem;
+      ModemIdentity *identity;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        continue;
+      uplink = json_node_get_object (node);
+      name = json_object_get_string_member_with_default (uplink, "name", "");
+      if (!modem_uplink_wanted (name, json_object_get_string_member_with_default (uplink, "role", ""), only))
+        continue;
+      modem = json_object_get_member (uplink, "modem");
+      modem = modem != NULL ? json_node_copy (modem) : json_node_new (JSON_NODE_NULL);
+      identity = identities != NULL ? g_hash_table_lookup (identities, name) : NULL;
+      if (identity != NULL && JSON_NODE_HOLDS_OBJECT (modem))
+        {
+          json_object_set_string_member (json_node_get_object (modem), "iccid", identity->iccid);
+          json_object_set_string_member (json_node_get_object (modem), "imsi", identity->imsi);
+        }
+      json_builder_set_member_name (builder, name);
+      json_builder_add_value (builder, modem);
+    }
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  pretty = json_to_pretty_string (root);
+  print_line (pretty);
+  return TRUE;
+}
+
+static gboolean
+cmd_modem (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  const char *only = args[0];
+  g_autoptr(GPtrArray) uplinks = NULL;
+  g_autoptr(GHashTable) identities = NULL;
+  gboolean any = FALSE;
+
+  uplinks = get_uplinks (ctl, error);
+  if (uplinks == NULL)
+    return FALSE;
+  if (only != NULL && find_uplink (uplinks, only) == NULL)
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_FAILED,
+                   /* TRANSLATORS: "modem UPLINK" with a name that is not configured */
+                   _("No uplink named \"%s\""), only);
+      return FALSE;
+    }
+  if (opt_identity)
+    {
+      identities = get_modem_identities (ctl, uplinks, only, error);
+      if (identities == NULL)
+        return FALSE;
+    }
+
+  if (opt_json)
+    return print_modem_json (ctl, only, identities, error);
+
+  for (guint i = 0; i < uplinks->len; i++)
+    {
+      PfDBusUplink1 *uplink = g_ptr_array_index (uplinks, i);
+      const char *name = or_empty (pf_dbus_uplink1_get_name (uplink));
+
+      if (!modem_uplink_wanted (name, pf_dbus_uplink1_get_role (uplink), only))
+        continue;
+      if (any)
+        print_line ("");
+      any = TRUE;
+      if (has_modem (uplink))
+        print_modem (uplink, identities != NULL ? g_hash_table_lookup (identities, name) : NULL);
+      else
+        {
+          /* TRANSLATORS: "modem": the uplink has no modem telemetry source */
+          g_autofree char *line = g_strdup_printf (_("%s: no modem telemetry"), name);
+
+          print_line (line);
+        }
+    }
+  if (!any)
+    /* TRANSLATORS: "modem" without an uplink, and no backup to show */
+    print_line (_("No backup uplink is configured"));
   return TRUE;
 }
 
@@ -794,14 +1308,16 @@ on_event (PfDBusManager1 *manager, guint64 time_us, const char *kind, const char
           const char *to, const char *reason, gpointer user_data)
 {
   g_autofree char *from_to = format_from_to (from, to);
+  g_autofree char *kind_text = format_event_kind (kind);
   g_autofree char *text = NULL;
 
   if (*from_to == '\0')
     /* TRANSLATORS: "watch": an Event signal: kind ("failover", "mode", ...), reason */
-    text = g_strdup_printf (_("event %s: %s"), kind, reason);
+    text = g_strdup_printf (_("event %s: %s"), kind_text, reason);
   else
-    /* TRANSLATORS: "watch": an Event signal: kind, "primary -> lte", reason */
-    text = g_strdup_printf (_("event %s %s: %s"), kind, from_to, reason);
+    /* TRANSLATORS: "watch": an Event signal: kind, "primary -> lte" or the uplink
+     * an alert is about, reason */
+    text = g_strdup_printf (_("event %s %s: %s"), kind_text, from_to, reason);
   print_watch_line (text);
 }
 
@@ -901,6 +1417,12 @@ static const PfCommand commands[] = {
     /* TRANSLATORS: summary of "events" */
     N_("List the recent events"),
     "", events_options, 0, 0, TRUE },
+  { "modem", cmd_modem,
+    /* TRANSLATORS: summary of "modem" */
+    N_("Show the modem telemetry of the backups: signal, registration, SIM"),
+    /* TRANSLATORS: the argument of "modem" in its --help: an uplink's name, optional */
+    N_("[UPLINK]"),
+    modem_options, 0, 1, TRUE },
   { "failover", cmd_failover,
     /* TRANSLATORS: summary of "failover" */
     N_("Force traffic through an uplink (default: the first backup)"),

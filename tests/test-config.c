@@ -479,6 +479,23 @@ static const ErrorCase error_cases[] = {
     "standby=warm\n",
     "pvefailover.conf:12: [uplink lte] key \"standby\": invalid value \"warm\" (expected hot or cold)" },
 
+  /* Modem telemetry (backups) */
+  { "modem-source", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nmodem=qmi\n",
+    "test.conf:7: [uplink lte] key \"modem\": invalid value \"qmi\" (expected auto, modemmanager, hilink or none)" },
+  { "modem-hilink-needs-address", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nmodem=hilink\n",
+    "test.conf:7: [uplink lte] key \"modem\": modem=hilink needs management= or modem-api= (where the stick's API answers)" },
+  { "modem-api", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nmodem-api=ftp://192.168.8.1/\n",
+    "test.conf:7: [uplink lte] key \"modem-api\": invalid value \"ftp://192.168.8.1/\" (expected an http:// or https:// URL)" },
+  { "signal-alert", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nsignal-alert=-20\n",
+    "test.conf:7: [uplink lte] key \"signal-alert\": invalid value \"-20\" (expected an RSRP level in dBm from -140 to -44)" },
+  { "modem-on-primary", NULL,
+    PRIMARY "modem=hilink\n",
+    "test.conf:5: [uplink wan] key \"modem\": only valid for a backup uplink (this one has role=primary)" },
+
   /* Syntax */
   { "unknown-group", NULL,
     PRIMARY "[probes]\nx=1\n",

@@ -5,6 +5,7 @@ polkitd template: its exact output where it is stable, and the exit codes docume
 pvefailoverctl(1): 0 success, 1 failed, 2 usage, 3 not running, 4 not authorized."""
 
 import json
+import math
 import os
 import pty
 import re
@@ -15,9 +16,16 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lab'))
+import fake_hilink  # noqa: E402
 import pflab  # noqa: E402
 import pftest  # noqa: E402
 from pfdaemon import ALL_ACTIONS, CLIENT, Daemon, lab_config  # noqa: E402
+
+FAKE_HILINK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lab', 'fake_hilink.py')
+# Modem telemetry is polled every 10 s (the least allowed), so that alerts come quickly.
+CONFIG = lab_config(extra_backup='modem-poll-interval=10s')
+IDENTITY_ACTION = 'org.pvefailover.modem-identity'
+HILINK = {}         # 'control': the control file of the fake HiLink API
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_NOT_AUTHORIZED = range(5)
 NOT_RUNNING = 'pvefailoverd is not running\n'
@@ -84,9 +92,23 @@ def status_lines(d, *args, client=None):
     return r.stdout.splitlines()
 
 
-def assert_status_text(d, lines, state, mode, active):
+def signal_bars(quality, utf8=True):
+    """SignalQuality as pvefailoverctl draws it: 4 bars, 20 % each, "-" when unknown."""
+    if quality < 0:
+        return '-'
+    lit = min(max(quality, 0) // 20, 4)
+    if utf8:
+        return ''.join('▂▄▆█'[i] if i < lit else '▁' for i in range(4))
+    return '[' + '#' * lit + '.' * (4 - lit) + ']'
+
+
+STANDBY_LINE = (r'lte: last standby test (\d+ (s|min) ago: (passed|failed): .+ '
+                r'\([\d.]+[ \xa0](bytes?|kB), \d+(\.\d)? (ms|s)\)|: never)')
+
+
+def assert_status_text(d, lines, state, mode, active, utf8=True):
     """The stable part of "status": every field but the times, the table but the measures."""
-    assert len(lines) == 9, lines
+    assert len(lines) == 11, lines
     assert lines[0] == f'State:         {state}', lines
     assert lines[1] == f'Mode:          {mode}', lines
     assert lines[2] == f'Active uplink: {active}', lines
@@ -97,7 +119,8 @@ def assert_status_text(d, lines, state, mode, active):
     # Column widths: the longest of each column plus two spaces; the marker column is one
     # character plus a space. Name, role and interface are stable; so is the header.
     ifw = len(pflab.HOST_BACKUP_IF)
-    assert re.fullmatch(r'  UPLINK   ROLE     ' + 'INTERFACE'.ljust(ifw) + r'  HEALTH +LOSS +RTT +STANDBY',
+    # lte has modem telemetry (the fake HiLink API): a SIGNAL column.
+    assert re.fullmatch(r'  UPLINK   ROLE     ' + 'INTERFACE'.ljust(ifw) + r'  HEALTH +LOSS +RTT +STANDBY +SIGNAL',
                         header), lines
     mark = {'primary': '* ' if active == 'primary' else '  ', 'lte': '* ' if active == 'lte' else '  '}
     assert primary.startswith(mark['primary'] + 'primary  primary  ' + pflab.HOST_PRIMARY_IF.ljust(ifw) + '  '), lines
@@ -106,13 +129,115 @@ def assert_status_text(d, lines, state, mode, active):
     loss_col = header.index('LOSS')
     rtt_col = header.index('RTT')
     standby_col = header.index('STANDBY')
+    signal_col = header.index('SIGNAL')
     for row, name in ((primary, 'primary'), (lte, 'lte')):
         assert row[health_col:loss_col].rstrip() == d.uplink_prop(name, 'Health'), (name, lines)
         assert re.fullmatch(r'(\d+%|-) *', row[loss_col:rtt_col]), (name, lines)
         assert re.fullmatch(r'(\d+\.\d ms|-) *', row[rtt_col:standby_col]), (name, lines)
     # The primary has no standby kind: no trailing spaces either.
     assert len(primary) <= standby_col and not primary.endswith(' '), lines
-    assert lte[standby_col:] == 'hot', lines
+    assert lte[standby_col:signal_col] == 'hot'.ljust(signal_col - standby_col), lines
+    assert lte[signal_col:] == signal_bars(d.uplink_prop('lte', 'SignalQuality'), utf8), lines
+    # Under the table, the last standby test of each backup.
+    assert lines[9] == '', lines
+    assert re.fullmatch(STANDBY_LINE, lines[10]), lines
+
+
+MODEM_PROPS = ('Modem', 'ModemModel', 'ModemPresent', 'ModemState', 'ModemFailedReason', 'AccessTechnology',
+               'SignalQuality', 'Rssi', 'Rsrp', 'Rsrq', 'Sinr', 'Registration', 'OperatorName', 'OperatorCode',
+               'SimOperator', 'SimState', 'ModemRxBytes', 'ModemTxBytes', 'ModemHealth', 'ModemError')
+
+
+def modem_props(d, uplink):
+    return {name: d.uplink_prop(uplink, name) for name in MODEM_PROPS}
+
+
+def same_props(a, b):
+    """Equal, NaN included."""
+    return all(a[k] == b[k] or (isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+def format_size(n, utf8=True):
+    """g_format_size(): SI units, one decimal, a no-break space before the unit (a plain
+    one when the locale is not UTF-8)."""
+    space = '\xa0' if utf8 else ' '
+    if n < 1000:
+        return f'{n} byte' + ('' if n == 1 else 's')
+    for unit, factor in (('kB', 1e3), ('MB', 1e6), ('GB', 1e9), ('TB', 1e12)):
+        if n < factor * 1000:
+            return f'{n / factor:.1f}{space}{unit}'
+    return f'{n / 1e15:.1f}{space}PB'
+
+
+def format_level(value, unit):
+    if not math.isfinite(value) or abs(value) > 1e300:
+        return '-'
+    return f'{value:.0f} {unit}' if value == round(value) else f'{value:.1f} {unit}'
+
+
+def expected_modem_block(name, p, identity=None, utf8=True):
+    """What "modem NAME" prints for the Uplink1 properties @p: the block of labels and values."""
+    def dash(text):
+        return text if text else '-'
+    state = f"{p['ModemState']} ({p['ModemFailedReason']})" if p['ModemFailedReason'] else dash(p['ModemState'])
+    q = p['SignalQuality']
+    signal = '-' if q < 0 else f'{q}% {signal_bars(q, utf8)}'
+    if p['OperatorName'] and p['OperatorCode']:
+        operator = f"{p['OperatorName']} ({p['OperatorCode']})"
+    else:
+        operator = dash(p['OperatorName'] or p['OperatorCode'])
+    rx, tx = p['ModemRxBytes'], p['ModemTxBytes']
+    session = '-' if rx == 0 and tx == 0 else f'{format_size(rx, utf8)} received, {format_size(tx, utf8)} sent'
+    fields = [
+        ('Source:', dash(p['Modem'])),
+        ('Model:', dash(p['ModemModel'])),
+        ('Present:', 'yes' if p['ModemPresent'] else 'no'),
+        ('State:', state),
+        ('Access technology:', dash(p['AccessTechnology'])),
+        ('Signal quality:', signal),
+        ('RSSI:', format_level(p['Rssi'], 'dBm')),
+        ('RSRP:', format_level(p['Rsrp'], 'dBm')),
+        ('RSRQ:', format_level(p['Rsrq'], 'dB')),
+        ('SINR:', format_level(p['Sinr'], 'dB')),
+        ('Registration:', dash(p['Registration'])),
+        ('Operator:', operator),
+        ('SIM operator:', dash(p['SimOperator'])),
+        ('SIM state:', dash(p['SimState'])),
+        ('Session data:', session),
+        ('Health:', dash(p['ModemHealth'])),
+    ]
+    if p['ModemError']:
+        fields.append(('Error:', p['ModemError']))
+    if identity is not None:
+        fields += [('ICCID:', dash(identity[0])), ('IMSI:', dash(identity[1]))]
+    width = max(len(label) for label, _ in fields) + 1
+    return f'{name}:\n' + ''.join(f'  {label.ljust(width)}{value}\n' for label, value in fields)
+
+
+def modem_output(d, uplink, *args, identity=None, env=None, utf8=True):
+    """Run "modem UPLINK ARGS" and check its stdout against the properties read around it."""
+    for _ in range(5):
+        before = modem_props(d, uplink)
+        r = expect(d.client('modem', uplink, *args, env=env), EXIT_OK, stderr='')
+        after = modem_props(d, uplink)
+        if same_props(before, after):
+            break
+    else:
+        raise AssertionError(f'the modem properties of {uplink} keep changing')
+    assert r.stdout == expected_modem_block(uplink, after, identity, utf8), (after, show(r))
+    return r.stdout, after
+
+
+def start_fake_hilink(lab):
+    """The stick's API on its management address: at first a stick without a HiLink or ZTE
+    API (404 everywhere), until the control file says otherwise. With nothing listening
+    there, the daemon takes the stick for gone and the backup for down."""
+    control = os.path.join(lab.workdir, 'hilink.json')
+    fake_hilink.write_control(control)
+    proc = lab.spawn('modem', '/usr/bin/python3', FAKE_HILINK, '--address', pflab.MODEM_MGMT, '--port', '80',
+                     '--flavour', 'none', '--control', control)
+    wait_file(proc.log_path, lambda t: 'listening on' in t, 10, 'the fake HiLink API to listen')
+    return control
 
 
 def wait_file(path, predicate, timeout, what):
@@ -154,7 +279,7 @@ def stop_watch(proc):
 def check_not_running_before_start(lab, d, polkit):
     for args in (('status',), ('status', '--json'), ('failover',), ('failover', 'lte'), ('auto',),
                  ('maintenance',), ('test', 'lte'), ('reload',), ('events',), ('events', '--json'),
-                 ('watch',)):
+                 ('watch',), ('modem',), ('modem', 'lte', '--json'), ('modem', '--identity')):
         expect(d.client(*args, timeout=10), EXIT_NOT_RUNNING, stdout='', stderr=NOT_RUNNING)
     # An unreachable bus is "not running" too, with the reason.
     r = d.client('status', env={'DBUS_SYSTEM_BUS_ADDRESS': 'unix:path=' + os.path.join(lab.workdir, 'nobus')})
@@ -184,6 +309,8 @@ def check_usage_errors(lab, d, polkit):
         (('events', '-n', '99999999999'), 'Invalid value “99999999999” for -n: expected a number, 0 or more\n'),
         (('events', '--limit'), 'Missing argument for --limit\n'),
         (('watch', '--json'), 'Unknown option --json\n'),
+        (('modem', 'lte', 'primary'), 'Too many arguments for “modem”\n'),
+        (('modem', '--bogus'), 'Unknown option --bogus\n'),
     ]
     for args, message in cases:
         expect(d.client(*args), EXIT_USAGE, stdout='', stderr=message + USAGE_HINT)
@@ -192,7 +319,7 @@ def check_usage_errors(lab, d, polkit):
 def check_help(lab, d, polkit):
     r = expect(d.client('help'), EXIT_OK, stderr='')
     assert r.stdout.startswith('Usage:\n  pvefailoverctl COMMAND [OPTION…]\n'), show(r)
-    for name in ('status', 'watch', 'events', 'failover', 'auto', 'maintenance', 'test', 'reload',
+    for name in ('status', 'watch', 'events', 'modem', 'failover', 'auto', 'maintenance', 'test', 'reload',
                  'version', 'help'):
         assert re.search(rf'^  {name} +\S', r.stdout, re.M), (name, show(r))
     assert '  4  not authorized\n' in r.stdout, show(r)
@@ -201,6 +328,9 @@ def check_help(lab, d, polkit):
     assert r.stdout.startswith('Usage:\n  pvefailoverctl test [OPTION…] UPLINK\n'), show(r)
     r = expect(d.client('help', 'events'), EXIT_OK, stderr='')
     assert '--limit=N' in r.stdout and '--json' in r.stdout, show(r)
+    r = expect(d.client('modem', '--help'), EXIT_OK, stderr='')
+    assert r.stdout.startswith('Usage:\n  pvefailoverctl modem [OPTION…] [UPLINK]\n'), show(r)
+    assert '--json' in r.stdout and '--identity' in r.stdout and '  4  not authorized\n' in r.stdout, show(r)
 
 
 def check_daemon_starts(lab, d, polkit):
@@ -302,7 +432,7 @@ def check_test_uplink(lab, d, polkit):
 
 
 def check_reload(lab, d, polkit):
-    good = lab_config()
+    good = CONFIG
     line = [i for i, t in enumerate(good.splitlines(), 1) if t.startswith('standby=')][0]
     polkit.set_allowed([])
     expect(d.client('reload'), EXIT_NOT_AUTHORIZED, stdout='',
@@ -376,6 +506,137 @@ def check_watch(lab, d, polkit):
     assert ESC not in text
 
 
+def check_modem_without_api(lab, d, polkit):
+    """The lab's stick has no HiLink API: telemetry from "hilink" that says so."""
+    d.wait_for(lambda: d.uplink_prop('lte', 'ModemError') != '', 15, what='the first poll of the HiLink API')
+    p = modem_props(d, 'lte')
+    assert p['Modem'] == 'hilink' and p['ModemPresent'] and p['ModemState'] == 'unavailable', p
+    assert p['SignalQuality'] == -1 and p['ModemError'].startswith('no HiLink or ZTE API at http://192.168.8.1'), p
+    assert d.uplink_prop('primary', 'Modem') == ''
+    out, p = modem_output(d, 'lte')
+    lines = out.splitlines()
+    assert lines[0] == 'lte:' and lines[1] == '  Source:            hilink', out
+    assert '  Signal quality:    -' in lines and '  Error:             ' + p['ModemError'] in lines, out
+    # Without UPLINK: every backup, here lte alone; the primary has no modem telemetry.
+    expect(d.client('modem'), EXIT_OK, stdout=out, stderr='')
+    expect(d.client('modem', 'primary'), EXIT_OK, stdout='primary: no modem telemetry\n', stderr='')
+    for args in (('modem', 'nope'), ('modem', 'nope', '--json'), ('modem', '--identity', 'nope')):
+        expect(d.client(*args), EXIT_FAILED, stdout='', stderr='No uplink named "nope"\n')
+
+    # --json: the "modem" members of GetStatus, by uplink name.
+    r = expect(d.client('modem', '--json'), EXIT_OK, stderr='')
+    assert r.stdout.startswith('{\n  "lte"'), show(r)
+    doc = json.loads(r.stdout)
+    status = d.status()
+    assert doc == {'lte': status['uplinks'][1]['modem']}, (doc, status)
+    assert doc['lte']['source'] == 'hilink' and doc['lte']['present'] is True, doc
+    assert doc['lte']['signal_quality'] == -1 and doc['lte']['error'] == p['ModemError'], doc
+    assert json.loads(expect(d.client('modem', 'lte', '-j'), EXIT_OK, stderr='').stdout) == doc
+    assert json.loads(expect(d.client('modem', 'primary', '--json'), EXIT_OK, stderr='').stdout) == {'primary': None}
+    # The standby test in GetStatus is the one "status" shows under its table.
+    lte = status['uplinks'][1]
+    assert lte['last_standby_test'] > 0 and lte['last_standby_test_result'].startswith('passed: '), lte
+    line = status_lines(d)[-1]
+    assert line.startswith('lte: last standby test ') and lte['last_standby_test_result'] in line, line
+
+
+def check_modem_identity(lab, d, polkit):
+    polkit.set_allowed([])
+    for args in (('modem', '--identity'), ('modem', 'lte', '-i'), ('modem', 'lte', '--identity', '--json')):
+        expect(d.client(*args), EXIT_NOT_AUTHORIZED, stdout='',
+               stderr=f'Not authorized: Not authorized to perform {IDENTITY_ACTION}\n')
+    expect(client_as(d, 'nobody', 'modem', '--identity'), EXIT_NOT_AUTHORIZED, stdout='',
+           stderr=f'Not authorized: Not authorized to perform {IDENTITY_ACTION}\n')
+    # No modem behind the primary: nothing to ask for.
+    expect(d.client('modem', 'primary', '--identity'), EXIT_OK, stdout='primary: no modem telemetry\n', stderr='')
+    polkit.set_allowed([IDENTITY_ACTION])
+    # A stick without an API gives no identity.
+    modem_output(d, 'lte', '--identity', identity=('', ''))
+    doc = json.loads(expect(d.client('modem', '--identity', '--json'), EXIT_OK, stderr='').stdout)
+    assert doc['lte']['iccid'] == '' and doc['lte']['imsi'] == '', doc
+    # Never in the other outputs.
+    assert 'iccid' not in json.dumps(d.status())
+
+
+def check_modem_with_api(lab, d, polkit):
+    """The stick's API comes up (a Huawei HiLink): the whole block, the bars, the identity."""
+    fake_hilink.write_control(HILINK['control'], flavour='huawei')
+    polkit.set_allowed(ALL_ACTIONS)
+    expect(d.client('reload'), EXIT_OK, stdout='Configuration reloaded\n', stderr='')
+    d.wait_for(lambda: d.uplink_prop('lte', 'SignalQuality') >= 0, 20, what='telemetry from the HiLink API')
+    d.wait_health('lte', 'up', timeout=20)
+    d.wait_health('primary', 'up', timeout=20)
+    d.wait_for(lambda: d.uplink_prop('lte', 'LastStandbyTest') > 0, 10, what='a standby test')
+    out, p = modem_output(d, 'lte')
+    v = fake_hilink.DEFAULTS
+    quality = p['SignalQuality']
+    assert quality == v['signal_icon'] * 20, p
+    for line in ('  Source:            hilink',
+                 '  Present:           yes',
+                 '  Access technology: lte',
+                 f'  Signal quality:    {quality}% ▂▄▆█',
+                 f"  RSRP:              {v['rsrp']} dBm",
+                 f"  Operator:          {v['operator']} ({v['numeric']})",
+                 '  SIM state:         ok',
+                 '  Registration:      home',
+                 f"  Session data:      {format_size(v['download'])} received, {format_size(v['upload'])} sent",
+                 '  Health:            ok'):
+        assert line in out.splitlines(), (line, out)
+    assert 'Error:' not in out and 'ICCID' not in out, out
+    # Not a UTF-8 locale: ASCII bars.
+    out, _ = modem_output(d, 'lte', env={'LC_ALL': 'C'}, utf8=False)
+    assert f'  Signal quality:    {quality}% [####]' in out.splitlines(), out
+    assert_status_text(d, status_lines(d), 'normal', 'auto', 'primary')
+    assert_status_text(d, status_lines(d, client=lambda *a: d.client(*a, env={'LC_ALL': 'C'})),
+                       'normal', 'auto', 'primary', utf8=False)
+    assert status_lines(d)[8].endswith(' hot      ▂▄▆█'), status_lines(d)
+
+    polkit.set_allowed([IDENTITY_ACTION])
+    modem_output(d, 'lte', '-i', identity=(v['iccid'], v['imsi']))
+    doc = json.loads(expect(d.client('modem', '--identity', '--json'), EXIT_OK, stderr='').stdout)
+    assert doc['lte']['iccid'] == v['iccid'] and doc['lte']['imsi'] == v['imsi'], doc
+    assert doc['lte']['rsrp'] == v['rsrp'] and doc['lte']['signal_quality'] == quality, doc
+    assert doc['lte']['operator_code'] == v['numeric'] and doc['lte']['sim_state'] == 'ok', doc
+    doc = json.loads(expect(d.client('modem', '--json'), EXIT_OK, stderr='').stdout)
+    assert 'iccid' not in doc['lte'] and 'imsi' not in doc['lte'], doc
+
+
+def check_alert_events(lab, d, polkit):
+    """An alert and its end, in "watch", "events" and "modem"."""
+    proc, path = start_watch(lab, 'watch-alert.out')
+    try:
+        fake_hilink.write_control(HILINK['control'], flavour='huawei', sim='missing')
+        wait_file(path, lambda t: re.search(STAMP + r'  event alert lte: SIM missing$', t, re.M), 25,
+                  'watch to show the alert')
+        d.wait_for(lambda: d.uplink_prop('lte', 'SimState') == 'missing', 5, what='SimState missing')
+        out, p = modem_output(d, 'lte')
+        assert '  SIM state:         missing' in out.splitlines(), out
+        # The fake reports the modem failed too; Health names the first problem.
+        assert p['ModemHealth'] not in ('', 'ok') and '  Health:            ok' not in out.splitlines(), out
+        fake_hilink.write_control(HILINK['control'], flavour='huawei')
+        wait_file(path, lambda t: re.search(STAMP + r'  event alert-cleared lte: cleared: SIM missing$', t, re.M),
+                  25, 'watch to show the end of the alert')
+    finally:
+        code = stop_watch(proc)
+    assert code == EXIT_OK, code
+    with open(path) as f:
+        text = f.read()
+    assert ESC not in text, text
+    r = expect(d.client('events', '-n', '0'), EXIT_OK, stderr='')
+    lines = r.stdout.splitlines()
+    alert = [x for x in lines if re.fullmatch(STAMP + r'  alert lte: SIM missing', x)]
+    cleared = [x for x in lines if re.fullmatch(STAMP + r'  alert-cleared lte: cleared: SIM missing', x)]
+    assert len(alert) == 1 and len(cleared) == 1 and lines.index(alert[0]) < lines.index(cleared[0]), show(r)
+    doc = json.loads(expect(d.client('events', '--json', '-n', '0'), EXIT_OK, stderr='').stdout)
+    assert {'kind': 'alert', 'from': 'lte', 'to': '', 'reason': 'SIM missing'} in \
+        [{k: e[k] for k in ('kind', 'from', 'to', 'reason')} for e in doc], doc
+    # On a terminal, alerts stand out.
+    code, out = client_on_tty(d, 'events', '-n', '0')
+    assert code == EXIT_OK, out
+    assert ESC + '[1;31malert' + ESC + '[0m lte: SIM missing' in out, repr(out)
+    assert ESC + '[1;32malert-cleared' + ESC + '[0m lte: cleared: SIM missing' in out, repr(out)
+    d.wait_health('lte', 'up', timeout=30)
+
 def check_unprivileged_user_reads(lab, d, polkit):
     lines = status_lines(d, client=lambda *a: client_as(d, 'nobody', *a))
     assert_status_text(d, lines, 'normal', 'auto', 'primary')
@@ -399,7 +660,7 @@ def check_not_running_after_stop(lab, d, polkit):
         code = stop_watch(proc)
     assert code == EXIT_OK, code
     for args in (('status',), ('status', '--json'), ('failover',), ('failover', 'lte'), ('auto',),
-                 ('test', 'lte'), ('reload',), ('events',), ('watch',)):
+                 ('test', 'lte'), ('reload',), ('events',), ('watch',), ('modem',), ('modem', 'lte', '-i')):
         expect(d.client(*args, timeout=10), EXIT_NOT_RUNNING, stdout='', stderr=NOT_RUNNING)
     expect(client_as(d, 'nobody', 'status'), EXIT_NOT_RUNNING, stdout='', stderr=NOT_RUNNING)
     r = expect(d.client('version'), EXIT_OK, stderr='')
@@ -411,7 +672,8 @@ def main():
     with pflab.Lab() as lab:
         lab.nm_wait_activated('lte', timeout=30)
         polkit = lab.start_polkit_mock()
-        d = Daemon(lab, lab_config())
+        HILINK['control'] = start_fake_hilink(lab)
+        d = Daemon(lab, CONFIG)
         rc = pftest.run([
             check_not_running_before_start,
             check_version_without_daemon,
@@ -421,6 +683,8 @@ def main():
             check_usage_errors,
             check_status_human,
             check_status_json_matches_get_status,
+            check_modem_without_api,
+            check_modem_identity,
             check_no_colour_unless_a_terminal,
             check_failover_denied_changes_nothing,
             check_failover_allowed,
@@ -428,6 +692,8 @@ def main():
             check_reload,
             check_events,
             check_watch,
+            check_modem_with_api,
+            check_alert_events,
             check_unprivileged_user_reads,
             check_not_running_after_stop,
         ], lab, d, polkit)

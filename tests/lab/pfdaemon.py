@@ -35,7 +35,8 @@ BUS_NAME = 'org.pvefailover'
 MANAGER_PATH = '/org/pvefailover'
 MANAGER_IFACE = 'org.pvefailover.Manager1'
 UPLINK_IFACE = 'org.pvefailover.Uplink1'
-ALL_ACTIONS = ['org.pvefailover.set-mode', 'org.pvefailover.test-uplink', 'org.pvefailover.reload']
+ALL_ACTIONS = ['org.pvefailover.set-mode', 'org.pvefailover.test-uplink', 'org.pvefailover.reload',
+               'org.pvefailover.modem-identity']
 
 _SRC = os.environ.get('PF_SOURCE_DIR',
                       os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
