@@ -89,6 +89,61 @@ pf_modem_info_equal (const PfModemInfo *a,
   return TRUE;
 }
 
+static void
+add_string (JsonBuilder *builder,
+            const char  *name,
+            const char  *value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_string_value (builder, value != NULL ? value : "");
+}
+
+static void
+add_level (JsonBuilder *builder,
+           const char  *name,
+           double       value)
+{
+  json_builder_set_member_name (builder, name);
+  if (isnan (value))
+    json_builder_add_null_value (builder);
+  else
+    json_builder_add_double_value (builder, value);
+}
+
+void
+pf_modem_info_to_json (const PfModemInfo *info,
+                       JsonBuilder       *builder,
+                       gboolean           with_private)
+{
+  json_builder_set_member_name (builder, "present");
+  json_builder_add_boolean_value (builder, info->present);
+  add_string (builder, "model", info->model);
+  add_string (builder, "state", info->state);
+  add_string (builder, "failed_reason", info->failed_reason);
+  add_string (builder, "access_technology", info->access_technology);
+  json_builder_set_member_name (builder, "signal_quality");
+  json_builder_add_int_value (builder, info->signal_quality);
+  add_level (builder, "rssi", info->rssi);
+  add_level (builder, "rsrp", info->rsrp);
+  add_level (builder, "rsrq", info->rsrq);
+  add_level (builder, "sinr", info->sinr);
+  add_string (builder, "registration", info->registration);
+  add_string (builder, "operator_name", info->operator_name);
+  add_string (builder, "operator_code", info->operator_code);
+  add_string (builder, "sim_operator", info->sim_operator);
+  add_string (builder, "sim_state", info->sim_state);
+  json_builder_set_member_name (builder, "rx_bytes");
+  json_builder_add_int_value (builder, (gint64) info->rx_bytes);
+  json_builder_set_member_name (builder, "tx_bytes");
+  json_builder_add_int_value (builder, (gint64) info->tx_bytes);
+  if (with_private)
+    {
+      add_string (builder, "iccid", info->iccid);
+      add_string (builder, "imsi", info->imsi);
+    }
+  add_string (builder, "error", info->error);
+}
+
 const char *
 pf_modem_get_source (PfModem *self)
 {

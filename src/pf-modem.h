@@ -8,6 +8,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -45,6 +46,12 @@ void         pf_modem_info_free  (PfModemInfo *info);
 gboolean     pf_modem_info_equal (const PfModemInfo *a,
                                   const PfModemInfo *b);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfModemInfo, pf_modem_info_free)
+
+/* Add the snapshot's members to the object being built: unknown levels are
+ * null, an unknown signal quality -1; ICCID and IMSI only @with_private. */
+void         pf_modem_info_to_json (const PfModemInfo *info,
+                                    JsonBuilder       *builder,
+                                    gboolean           with_private);
 
 #define PF_TYPE_MODEM (pf_modem_get_type ())
 G_DECLARE_DERIVABLE_TYPE (PfModem, pf_modem, PF, MODEM, GObject)

@@ -1011,22 +1011,11 @@ update_modem_skeleton (PfUplink *self)
 }
 
 static void
-json_add_double_or_null (JsonBuilder *b,
-                         const char  *name,
-                         double       value)
-{
-  json_builder_set_member_name (b, name);
-  if (isnan (value))
-    json_builder_add_null_value (b);
-  else
-    json_builder_add_double_value (b, value);
-}
-
-static void
 modem_to_json (PfUplink    *self,
                JsonBuilder *b)
 {
-  PfDBusUplink1 *sk = self->skeleton;
+  const PfModemInfo *info = pf_uplink_get_modem_info (self);
+  g_autoptr(PfModemInfo) shown = info != NULL ? pf_modem_info_copy (info) : pf_modem_info_new ();
 
   json_builder_set_member_name (b, "modem");
   if (self->modem == NULL)
@@ -1034,41 +1023,15 @@ modem_to_json (PfUplink    *self,
       json_builder_add_null_value (b);
       return;
     }
+  /* As on D-Bus: the same values, ModemState and ModemHealth included. */
+  g_free (shown->state);
+  shown->state = g_strdup (pf_dbus_uplink1_get_modem_state (self->skeleton));
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "source");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem (sk));
-  json_builder_set_member_name (b, "present");
-  json_builder_add_boolean_value (b, pf_dbus_uplink1_get_modem_present (sk));
-  json_builder_set_member_name (b, "model");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem_model (sk));
-  json_builder_set_member_name (b, "state");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem_state (sk));
-  json_builder_set_member_name (b, "access_technology");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_access_technology (sk));
-  json_builder_set_member_name (b, "signal_quality");
-  json_builder_add_int_value (b, pf_dbus_uplink1_get_signal_quality (sk));
-  json_add_double_or_null (b, "rssi", pf_dbus_uplink1_get_rssi (sk));
-  json_add_double_or_null (b, "rsrp", pf_dbus_uplink1_get_rsrp (sk));
-  json_add_double_or_null (b, "rsrq", pf_dbus_uplink1_get_rsrq (sk));
-  json_add_double_or_null (b, "sinr", pf_dbus_uplink1_get_sinr (sk));
-  json_builder_set_member_name (b, "registration");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_registration (sk));
-  json_builder_set_member_name (b, "operator_name");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_operator_name (sk));
-  json_builder_set_member_name (b, "operator_code");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_operator_code (sk));
-  json_builder_set_member_name (b, "sim_operator");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_sim_operator (sk));
-  json_builder_set_member_name (b, "sim_state");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_sim_state (sk));
-  json_builder_set_member_name (b, "rx_bytes");
-  json_builder_add_int_value (b, pf_dbus_uplink1_get_modem_rx_bytes (sk));
-  json_builder_set_member_name (b, "tx_bytes");
-  json_builder_add_int_value (b, pf_dbus_uplink1_get_modem_tx_bytes (sk));
+  json_builder_add_string_value (b, pf_modem_get_source (self->modem));
+  pf_modem_info_to_json (shown, b, FALSE);
   json_builder_set_member_name (b, "health");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem_health (sk));
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem_error (sk));
+  json_builder_add_string_value (b, pf_dbus_uplink1_get_modem_health (self->skeleton));
   json_builder_end_object (b);
 }
 

@@ -19,7 +19,6 @@
 
 #define G_LOG_DOMAIN "pvefailover-modem-tool"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -40,27 +39,6 @@ typedef struct
 } Tool;
 
 static void
-add_double (JsonBuilder *builder,
-            const char  *name,
-            double       value)
-{
-  json_builder_set_member_name (builder, name);
-  if (isnan (value))
-    json_builder_add_null_value (builder);
-  else
-    json_builder_add_double_value (builder, value);
-}
-
-static void
-add_string (JsonBuilder *builder,
-            const char  *name,
-            const char  *value)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_add_string_value (builder, value != NULL ? value : "");
-}
-
-static void
 print_info (Tool    *tool,
             PfModem *modem)
 {
@@ -71,37 +49,9 @@ print_info (Tool    *tool,
   g_autofree char *text = NULL;
 
   json_builder_begin_object (builder);
-  add_string (builder, "source", pf_modem_get_source (modem));
-  json_builder_set_member_name (builder, "present");
-  json_builder_add_boolean_value (builder, info->present);
-  add_string (builder, "model", info->model);
-  add_string (builder, "state", info->state);
-  add_string (builder, "failed_reason", info->failed_reason);
-  add_string (builder, "access_technology", info->access_technology);
-  json_builder_set_member_name (builder, "signal_quality");
-  if (info->signal_quality < 0)
-    json_builder_add_null_value (builder);
-  else
-    json_builder_add_int_value (builder, info->signal_quality);
-  add_double (builder, "rssi", info->rssi);
-  add_double (builder, "rsrp", info->rsrp);
-  add_double (builder, "rsrq", info->rsrq);
-  add_double (builder, "sinr", info->sinr);
-  add_string (builder, "registration", info->registration);
-  add_string (builder, "operator_name", info->operator_name);
-  add_string (builder, "operator_code", info->operator_code);
-  add_string (builder, "sim_operator", info->sim_operator);
-  add_string (builder, "sim_state", info->sim_state);
-  json_builder_set_member_name (builder, "rx_bytes");
-  json_builder_add_int_value (builder, (gint64) info->rx_bytes);
-  json_builder_set_member_name (builder, "tx_bytes");
-  json_builder_add_int_value (builder, (gint64) info->tx_bytes);
-  if (tool->show_private)
-    {
-      add_string (builder, "iccid", info->iccid);
-      add_string (builder, "imsi", info->imsi);
-    }
-  add_string (builder, "error", info->error);
+  json_builder_set_member_name (builder, "source");
+  json_builder_add_string_value (builder, pf_modem_get_source (modem));
+  pf_modem_info_to_json (info, builder, tool->show_private);
   json_builder_end_object (builder);
 
   root = json_builder_get_root (builder);

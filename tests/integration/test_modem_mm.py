@@ -289,7 +289,7 @@ def check_missing_sim(ctx):
     assert s['present'], s
     assert s['failed_reason'] == 'sim-missing' and s['sim_state'] == 'missing', s
     assert s['sim_operator'] == '' and s['error'] == 'SIM missing', s
-    assert s['signal_quality'] is None, s
+    assert s['signal_quality'] == -1, s
     restore_modem(ctx)
 
 
@@ -309,7 +309,7 @@ def check_pin_locked(ctx):
     s = ctx.main.wait(lambda s: s['state'] == 'locked', since)
     assert s['present'] and s['sim_state'] == 'locked', s
     assert s['error'] == 'SIM locked: sim-pin required', s
-    assert s['signal_quality'] is None and s['registration'] == 'unknown', s
+    assert s['signal_quality'] == -1 and s['registration'] == 'unknown', s
     restore_modem(ctx)
 
 
@@ -318,7 +318,7 @@ def check_unplug_and_replug(ctx):
     ctx.fake.remove_modem()
     s = ctx.main.wait(lambda s: not s['present'], since, what='the modem gone')
     assert s['error'] == 'modem unplugged', s
-    assert s['state'] == '' and s['rsrp'] is None and s['signal_quality'] is None, s
+    assert s['state'] == '' and s['rsrp'] is None and s['signal_quality'] == -1, s
     # Plugged back: a new path, the same modem (equipment identifier).
     since = ctx.main.mark()
     path = ctx.fake.add_modem(**MODEM)
