@@ -58,7 +58,14 @@ struct _PfUplink
 
   GCancellable         *cancellable;
   PfDBusUplink1        *skeleton;
+  char                 *last_round;     /* summary of the last scheduled round */
+  gint64                measured_us;    /* when the measurements were last exported */
 };
+
+/* Loss, RTT, the last round and the wording of the health change with every
+ * round; on D-Bus they follow at most this often (a change of state goes
+ * out at once), so that an idle daemon does not signal twice a second. */
+#define PF_MEASUREMENTS_PERIOD_US (5 * G_USEC_PER_SEC)
 
 enum { SIGNAL_CHANGED, SIGNAL_STATE_CHANGED, SIGNAL_ALERT, N_SIGNALS };
 static guint signals[N_SIGNALS];
@@ -317,12 +324,28 @@ update_skeleton (PfUplink *self)
   g_object_freeze_notify (G_OBJECT (sk));
   pf_dbus_uplink1_set_interface (sk, pf_uplink_get_ifname (self) ? pf_uplink_get_ifname (self) : "");
   pf_dbus_uplink1_set_health (sk, pf_health_state_to_string (self->state));
+  pf_dbus_uplink1_set_active (sk, self->active);
+  pf_dbus_uplink1_set_carrier (sk, self->carrier);
+  g_object_thaw_notify (G_OBJECT (sk));
+}
+
+static void
+update_measurements (PfUplink *self,
+                     gboolean  now)
+{
+  PfDBusUplink1 *sk = self->skeleton;
+  gint64 t = g_get_monotonic_time ();
+
+  if (!now && t - self->measured_us < PF_MEASUREMENTS_PERIOD_US)
+    return;
+  self->measured_us = t;
+  g_object_freeze_notify (G_OBJECT (sk));
   pf_dbus_uplink1_set_health_reason (sk, self->reason);
   pf_dbus_uplink1_set_loss (sk, pf_health_get_loss (self->health));
   pf_dbus_uplink1_set_rtt (sk, pf_health_get_rtt_ms (self->health));
   pf_dbus_uplink1_set_jitter (sk, pf_health_get_jitter_ms (self->health));
-  pf_dbus_uplink1_set_active (sk, self->active);
-  pf_dbus_uplink1_set_carrier (sk, self->carrier);
+  if (self->last_round != NULL)
+    pf_dbus_uplink1_set_last_round (sk, self->last_round);
   g_object_thaw_notify (G_OBJECT (sk));
 }
 
@@ -445,6 +468,7 @@ recompute_state (PfUplink *self)
                  pf_health_state_to_string (state), self->reason);
     }
   update_skeleton (self);
+  update_measurements (self, state != old_state || self->measured_us == 0);
 
   /* A hot backup that just became ready is tested at once, so that the
    * policy knows before it needs it. */
@@ -469,8 +493,14 @@ on_round_finished (PfProber      *prober,
 
   pf_health_add_round (self->health, result->finished_us, result->answered,
                        result->sent, result->quorum, result->rtt_us);
-  pf_prober_set_fast (prober, pf_health_wants_fast (self->health));
-  pf_dbus_uplink1_set_last_round (self->skeleton, result->summary);
+  /* The primary costs nothing to probe: while it is not up, probe it at the
+   * fast interval, so that a recovery is seen within 100 ms. */
+  pf_prober_set_fast (prober, pf_health_wants_fast (self->health) ||
+                              (self->config->role == PF_ROLE_PRIMARY &&
+                               pf_health_get_state (self->health) != PF_HEALTH_UP &&
+                               pf_health_get_state (self->health) != PF_HEALTH_DEGRADED));
+  g_free (self->last_round);
+  self->last_round = g_strdup (result->summary);
   g_debug ("%s: %s", self->config->name, result->summary);
   recompute_state (self);
 }
@@ -1334,6 +1364,7 @@ pf_uplink_finalize (GObject *object)
   g_clear_pointer (&self->health, pf_health_free);
   g_clear_pointer (&self->modem_health, pf_modem_health_free);
   g_free (self->ifname);
+  g_free (self->last_round);
   g_free (self->reason);
   g_free (self->standby_reason);
   G_OBJECT_CLASS (pf_uplink_parent_class)->finalize (object);
@@ -1421,6 +1452,7 @@ pf_uplink_new (const PfUplinkConfig *config,
   pf_dbus_uplink1_set_last_standby_test_result (sk, "");
   pf_dbus_uplink1_set_modem (sk, "");
   update_skeleton (self);
+  update_measurements (self, TRUE);
   update_modem_skeleton (self);
   return self;
 }
