@@ -59,6 +59,7 @@ struct _PfUplink
   GCancellable         *cancellable;
   PfDBusUplink1        *skeleton;
   char                 *last_round;     /* summary of the last scheduled round */
+  gint64                link_back_us;   /* when the carrier last came back */
   gint64                measured_us;    /* when the measurements were last exported */
 };
 
@@ -415,32 +416,49 @@ compute_state (PfUplink  *self,
   return self->standby_state;
 }
 
+/* Move probes and link state to @ifname, reading its state from sysfs
+ * (the link monitor only reports changes). */
+static void
+set_ifname (PfUplink   *self,
+            const char *ifname)
+{
+  g_autofree char *flags_path = g_build_filename ("/sys/class/net", ifname, "flags", NULL);
+  g_autofree char *carrier_path = g_build_filename ("/sys/class/net", ifname, "carrier", NULL);
+  g_autofree char *flags = NULL;
+  g_autofree char *carrier = NULL;
+  guint64 value = 0;
+
+  g_message ("%s: traffic goes through %s", self->config->name, ifname);
+  g_free (self->ifname);
+  self->ifname = g_strdup (ifname);
+  pf_prober_set_ifname (self->prober, ifname);
+  self->ifindex = if_nametoindex (ifname);
+  if (g_file_get_contents (flags_path, &flags, NULL, NULL))
+    value = g_ascii_strtoull (flags, NULL, 16);
+  /* "flags" holds IFF_UP but never IFF_LOWER_UP: carrier has its own file
+   * (unreadable while the interface is down). */
+  self->carrier = (value & IFF_UP) &&
+                  g_file_get_contents (carrier_path, &carrier, NULL, NULL) &&
+                  g_str_has_prefix (carrier, "1");
+}
+
 /* The interface carrying the traffic of a NetworkManager device is its IP
  * interface: for a modem, wwan0 rather than the control port cdc-wdm0, and
- * it exists only while connected. Probes and link state follow it. */
+ * it exists only while connected. Probes and link state follow it, and go
+ * back to the configured interface when the device is deactivated. */
 static void
 follow_ip_interface (PfUplink *self)
 {
-  const char *ip_iface;
-  g_autofree char *flags_path = NULL;
-  g_autofree char *flags = NULL;
-  guint64 value = 0;
+  const char *want;
 
-  if (self->device == NULL || nm_device_get_state (self->device) != NM_DEVICE_STATE_ACTIVATED)
+  if (self->device == NULL)
     return;
-  ip_iface = nm_device_get_ip_iface (self->device);
-  if (ip_iface == NULL || g_strcmp0 (ip_iface, self->ifname) == 0)
-    return;
-
-  g_message ("%s: traffic goes through %s", self->config->name, ip_iface);
-  g_free (self->ifname);
-  self->ifname = g_strdup (ip_iface);
-  pf_prober_set_ifname (self->prober, ip_iface);
-  self->ifindex = if_nametoindex (ip_iface);
-  flags_path = g_build_filename ("/sys/class/net", ip_iface, "flags", NULL);
-  if (g_file_get_contents (flags_path, &flags, NULL, NULL))
-    value = g_ascii_strtoull (flags, NULL, 16);
-  self->carrier = (value & IFF_UP) && (value & IFF_LOWER_UP);
+  if (nm_device_get_state (self->device) == NM_DEVICE_STATE_ACTIVATED)
+    want = nm_device_get_ip_iface (self->device);
+  else
+    want = configured_ifname (self);
+  if (want != NULL && g_strcmp0 (want, self->ifname) != 0)
+    set_ifname (self, want);
 }
 
 static void
@@ -491,6 +509,12 @@ on_round_finished (PfProber      *prober,
 {
   PfUplink *self = user_data;
 
+  /* A round sent while the link was down says nothing about the link that
+   * came back: it would only break the streak of good rounds after it. */
+  if (result->answered < result->quorum &&
+      result->finished_us - (gint64) self->config->timeout_ms * 1000 < self->link_back_us)
+    return;
+
   pf_health_add_round (self->health, result->finished_us, result->answered,
                        result->sent, result->quorum, result->rtt_us);
   /* The primary costs nothing to probe: while it is not up, probe it at the
@@ -521,6 +545,8 @@ pf_uplink_link_changed (PfUplink *self,
   if (carrier != self->carrier)
     {
       self->carrier = carrier;
+      if (carrier)
+        self->link_back_us = now;
       pf_health_set_link (self->health, now, carrier,
                           carrier ? "carrier back" : "carrier lost");
       if (!carrier)

@@ -29,18 +29,31 @@ so several labs can coexist; interface names are fixed, they are per namespace):
   remote namespace only (loopback up).
   IPv6 is disabled everywhere.
 
+Lab(wwan=True) adds a ModemManager-style LTE modem's data path (the modem itself is a fake
+ModemManager the test starts on the lab bus, see fake_mm.py):
+  host   wwan0 (no address, down: NetworkManager configures it when the bearer connects)
+         ↔ modem wwan 10.64.0.1/30; the modem masquerades it out of its wan like its lan,
+         so traffic via wwan0 reaches inet from SRC_BACKUP 203.0.113.6.
+  NM     also manages the modem device cdc-wdm0 (keyfile unmanaged-devices exception and a
+         [device-modem] section); gsm profile "lte-mm" (MM_CONNECTION): interface-name cdc-wdm0,
+         apn internet, ipv4 auto, ipv6 disabled, autoconnect false, route-metric 700.
+  A fake modem whose 'Connect' options are {'interface': 'wwan0', 'address': '10.64.0.2',
+  'prefix': 30, 'gateway': '10.64.0.1', 'dns': [...]} makes "lte-mm" work through NM.
+The default (wwan=False) builds none of this.
+
 NetworkManager runs in host on a private system bus (dbus-daemon, permissive policy, socket in
 the work directory), with /sys read-only, private tmpfs on /run and /var/lib/NetworkManager and
 /etc/resolv.conf hidden behind a bind mount (dns=none, rc-manager=unmanaged as well).
 
 API (everything raises LabError on trouble):
 
-    with Lab(prefix=None, workdir=None, lte_autoconnect=True, modem_api=None) as lab:
+    with Lab(prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False) as lab:
         # __enter__ calls up() (well under a second; it does not wait for "lte": use
         # nm_wait_activated); __exit__ calls down(), which also runs at exit and on SIGTERM.
         # workdir defaults to /tmp/pflab-<prefix>; down() deletes it, except after an
         # exception in the with block (logs of every process are in workdir/logs/).
         # modem_api: argv started in modem after up() (the fake HiLink API on 192.168.8.1:80).
+        # wwan: also the wwan0 data path and the gsm profile "lte-mm" (see above).
         lab.prefix, lab.workdir, lab.bus_address, lab.up_seconds
         lab.ns('host') -> 'pfXXXX-host'
         lab.run(ns, *argv, check=True, env=None, timeout=30, input=None) -> CompletedProcess
@@ -91,7 +104,8 @@ API (everything raises LabError on trouble):
 
 Constants: NAMESPACES, TARGETS, DNS_ADDR, HTTP_ADDR, UDP_SINK, SRC_PRIMARY, SRC_BACKUP,
 HOST_PRIMARY_IF, HOST_BACKUP_IF, HOST_LAN_BRIDGE, HOST_ADDR, MODEM_MGMT, LTE_ADDR, GUEST_OK,
-GUEST_NO, LTE_CONNECTION.
+GUEST_NO, LTE_CONNECTION; with wwan=True: WWAN_IF, WWAN_MODEM_ADDR, WWAN_HOST_ADDR, MM_PORT,
+MM_CONNECTION.
 
 CLI (for humans; every command but up takes --prefix P when several labs are up):
     pflab.py up [--prefix P] [--no-lte-autoconnect] [--wait-lte]   build and leave running
@@ -145,6 +159,11 @@ LTE_ADDR = '192.168.8.100'
 GUEST_OK = '10.10.0.29'
 GUEST_NO = '10.10.0.39'
 LTE_CONNECTION = 'lte'
+WWAN_IF = 'wwan0'              # host side of the Lab(wwan=True) data path
+WWAN_MODEM_ADDR = '10.64.0.1'  # the modem's end of it (/30), the bearer's gateway
+WWAN_HOST_ADDR = '10.64.0.2'   # what the bearer gives the host (set by NetworkManager)
+MM_PORT = 'cdc-wdm0'           # the ModemManager modem's primary port: NM's gsm device
+MM_CONNECTION = 'lte-mm'
 
 UDP_MAGIC = b'PFLB'
 UDP_FORMAT = '!4sIQd'
@@ -182,7 +201,7 @@ def _netns_list():
 
 
 class Lab:
-    def __init__(self, prefix=None, workdir=None, lte_autoconnect=True, modem_api=None):
+    def __init__(self, prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False):
         if prefix is None:
             existing = set(_netns_list())
             while True:
@@ -196,6 +215,7 @@ class Lab:
         self.workdir = os.path.abspath(workdir or _default_workdir(prefix))
         self.lte_autoconnect = lte_autoconnect
         self.modem_api = list(modem_api) if modem_api else None
+        self.wwan = bool(wwan)
         self.bus_address = None
         self.persist = False          # True: leave the lab running when this process exits
         self._procs = []              # Popen objects we started
@@ -464,6 +484,18 @@ table ip pflab {
 """
         for n in ('box', 'modem'):
             self.run(n, 'nft', '-f', '-', input=masq)
+        if self.wwan:
+            self._build_wwan()
+
+    def _build_wwan(self):
+        # oifname "wan" masquerade in modem already covers what comes in on wwan.
+        N = self.ns
+        batch = (f"link add wwan netns {N('modem')} type veth peer name {WWAN_IF} netns {N('host')}\n")
+        subprocess.run(['ip', '-batch', '-'], input=batch, check=True, capture_output=True, text=True)
+        cp = subprocess.run(['ip', '-n', N('modem'), '-batch', '-'], capture_output=True, text=True,
+                            input=f'addr add {WWAN_MODEM_ADDR}/30 dev wwan\nlink set wwan up\n')
+        if cp.returncode != 0:
+            raise LabError(f'ip batch in modem (wwan) failed: {cp.stderr.strip()}')
 
     # ---------------------------------------------------------------- D-Bus, NM, servers
 
@@ -545,12 +577,12 @@ auth-polkit=false
 
 [keyfile]
 path={d}/system-connections
-unmanaged-devices=except:interface-name:{HOST_BACKUP_IF}
+unmanaged-devices=except:interface-name:{HOST_BACKUP_IF}{self._nm_wwan_unmanaged()}
 
 [device-pflab-backup]
 match-device=interface-name:{HOST_BACKUP_IF}
 managed=1
-
+{self._nm_wwan_device()}
 [connectivity]
 enabled=false
 
@@ -579,6 +611,8 @@ route-metric=700
 method=disabled
 """)
         os.chmod(kf, 0o600)
+        if self.wwan:
+            self._write_mm_profile(d)
         resolv = os.path.join(d, 'resolv.conf')
         with open(resolv, 'w') as f:
             f.write('# pflab: NetworkManager must not write the machine resolv.conf\n')
@@ -596,6 +630,41 @@ method=disabled
         self.nm = self.spawn('host', 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script,
                              env=self.host_env())
         self.wait_bus_name('org.freedesktop.NetworkManager', timeout=15, proc=self.nm)
+
+    def _nm_wwan_unmanaged(self):
+        return f';except:interface-name:{MM_PORT}' if self.wwan else ''
+
+    def _nm_wwan_device(self):
+        if not self.wwan:
+            return ''
+        return f"""
+[device-pflab-modem]
+match-device=interface-name:{MM_PORT}
+managed=1
+"""
+
+    def _write_mm_profile(self, d):
+        kf = os.path.join(d, 'system-connections', f'{MM_CONNECTION}.nmconnection')
+        fd = os.open(kf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(f"""[connection]
+id={MM_CONNECTION}
+uuid={uuid.uuid4()}
+type=gsm
+interface-name={MM_PORT}
+autoconnect=false
+
+[gsm]
+apn=internet
+
+[ipv4]
+method=auto
+route-metric=700
+
+[ipv6]
+method=disabled
+""")
+        os.chmod(kf, 0o600)
 
     def nmcli(self, *args, check=True, timeout=20):
         return self.run(None, 'nmcli', *args, env=self.host_env(), check=check, timeout=timeout)
