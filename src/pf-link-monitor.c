@@ -7,7 +7,9 @@
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
+#include <linux/neighbour.h>
 #include <netlink/route/link.h>
+#include <netlink/route/neighbour.h>
 #include <glib-unix.h>
 
 #include "pf-error.h"
@@ -162,4 +164,38 @@ pf_link_monitor_query (PfLinkMonitor *self,
   if (link)
     rtnl_link_put (link);
   return found;
+}
+
+gboolean
+pf_link_monitor_forget_unresolved (PfLinkMonitor *self,
+                                   int            ifindex,
+                                   guint         *n_deleted,
+                                   GError       **error)
+{
+  struct nl_cache *cache = NULL;
+  guint n = 0;
+  int res;
+
+  g_return_val_if_fail (PF_IS_LINK_MONITOR (self), FALSE);
+
+  res = rtnl_neigh_alloc_cache (self->query, &cache);
+  if (res < 0)
+    {
+      g_set_error (error, PF_ERROR, PF_ERROR_SYSTEM, "Reading the neighbour table: %s", nl_geterror (res));
+      return FALSE;
+    }
+  for (struct nl_object *obj = nl_cache_get_first (cache); obj != NULL; obj = nl_cache_get_next (obj))
+    {
+      struct rtnl_neigh *neigh = (struct rtnl_neigh *) obj;
+
+      if (rtnl_neigh_get_ifindex (neigh) != ifindex ||
+          !(rtnl_neigh_get_state (neigh) & (NUD_INCOMPLETE | NUD_FAILED)))
+        continue;
+      if (rtnl_neigh_delete (self->query, neigh, 0) >= 0)
+        n++;
+    }
+  nl_cache_free (cache);
+  if (n_deleted != NULL)
+    *n_deleted = n;
+  return TRUE;
 }

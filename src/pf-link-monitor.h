@@ -24,4 +24,13 @@ gboolean       pf_link_monitor_query       (PfLinkMonitor *monitor,
                                             int           *ifindex,
                                             gboolean      *carrier);
 
+/* Drop @ifindex's neighbour entries that failed or are still being
+ * resolved. After an outage, the entry of the gateway is left incomplete
+ * and the kernel asks again only once a second: a link that came back
+ * would answer probes up to a second late. */
+gboolean       pf_link_monitor_forget_unresolved (PfLinkMonitor *monitor,
+                                                  int            ifindex,
+                                                  guint         *n_deleted,
+                                                  GError       **error);
+
 G_END_DECLS

@@ -555,8 +555,25 @@ on_link_changed (PfLinkMonitor *links,
   PfManager *self = user_data;
 
   for (guint i = 0; i < self->uplinks->len; i++)
-    if (g_strcmp0 (pf_uplink_get_ifname (uplink_at (self, i)), ifname) == 0)
-      pf_uplink_link_changed (uplink_at (self, i), ifindex, carrier);
+    {
+      PfUplink *uplink = uplink_at (self, i);
+
+      if (g_strcmp0 (pf_uplink_get_ifname (uplink), ifname) != 0)
+        continue;
+      /* The carrier is back: resolve the gateway again now, not when the
+       * kernel next retries what failed during the outage. */
+      if (carrier && ifindex > 0 && !pf_uplink_get_carrier (uplink))
+        {
+          g_autoptr(GError) error = NULL;
+          guint n = 0;
+
+          if (!pf_link_monitor_forget_unresolved (links, ifindex, &n, &error))
+            g_warning ("%s: %s", ifname, error->message);
+          else if (n > 0)
+            g_info ("%s: carrier back, dropped %u unresolved neighbour entries", ifname, n);
+        }
+      pf_uplink_link_changed (uplink, ifindex, carrier);
+    }
 }
 
 /* ---- uplinks ----------------------------------------------------------- */

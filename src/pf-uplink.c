@@ -230,6 +230,12 @@ pf_uplink_get_ifname (PfUplink *self)
   return self->ifname;
 }
 
+gboolean
+pf_uplink_get_carrier (PfUplink *self)
+{
+  return self->carrier;
+}
+
 int
 pf_uplink_get_ifindex (PfUplink *self)
 {

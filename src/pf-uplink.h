@@ -35,6 +35,7 @@ gboolean              pf_uplink_is_backup      (PfUplink *self);
 /* The kernel interface carrying its traffic, NULL when unknown. */
 const char           *pf_uplink_get_ifname     (PfUplink *self);
 int                   pf_uplink_get_ifindex    (PfUplink *self);
+gboolean              pf_uplink_get_carrier    (PfUplink *self);
 /* IPv4 gateway: the configured one, else NetworkManager's; NULL if unknown. */
 const char           *pf_uplink_get_gateway    (PfUplink *self);
 guint32               pf_uplink_get_ct_mark    (PfUplink *self);
