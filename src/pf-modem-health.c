@@ -224,6 +224,22 @@ pf_modem_health_update (PfModemHealth     *health,
   return next;
 }
 
+void
+pf_modem_health_reset (PfModemHealth *health)
+{
+  g_return_if_fail (health != NULL);
+
+  for (guint i = 0; i < N_PROBLEMS; i++)
+    {
+      g_clear_pointer (&health->problems[i].text, g_free);
+      health->problems[i].active = FALSE;
+      health->problems[i].alerted = FALSE;
+    }
+  g_clear_pointer (&health->info, pf_modem_info_free);
+  g_clear_pointer (&health->broken, g_free);
+  g_ptr_array_set_size (health->alerts, 0);
+}
+
 const char *
 pf_modem_health_get_broken (const PfModemHealth *health)
 {

@@ -42,6 +42,10 @@ gint64         pf_modem_health_update   (PfModemHealth     *health,
                                          gint64             now_us,
                                          const PfModemInfo *info);
 
+/* Forget everything, raising no alert: the modem is no longer watched
+ * (a stick's API is read only while its link is up). */
+void           pf_modem_health_reset    (PfModemHealth *health);
+
 /* NULL when the modem can carry traffic, else why not (owned by @health). */
 const char    *pf_modem_health_get_broken (const PfModemHealth *health);
 

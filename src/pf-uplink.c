@@ -476,6 +476,7 @@ recompute_state (PfUplink *self)
   gboolean ready;
 
   follow_ip_interface (self);
+  update_modem_running (self);
   state = compute_state (self, &reason);
 
   if (g_strcmp0 (reason, self->reason) != 0)
@@ -497,7 +498,6 @@ recompute_state (PfUplink *self)
   /* A hot backup that just became ready is tested at once, so that the
    * policy knows before it needs it. */
   ready = pf_uplink_is_ready (self);
-  update_modem_running (self);
   if (self->config->role == PF_ROLE_BACKUP && self->started && ready && !self->device_was_ready &&
       self->config->standby == PF_STANDBY_HOT && !self->active)
     schedule_standby_test (self, 0);
@@ -985,16 +985,17 @@ update_modem_running (PfUplink *self)
     return;
   self->modem_running = want;
   if (want)
-    pf_modem_start (self->modem);
+    {
+      pf_modem_start (self->modem);
+      /* The source may have nothing new to say: judge what it has. */
+      assess_modem (self, pf_modem_get_info (self->modem));
+    }
   else
     {
       /* Not watched: no verdict, no stale values. */
-      g_autoptr(PfModemInfo) empty = pf_modem_info_new ();
-
       pf_modem_stop (self->modem);
       g_clear_handle_id (&self->modem_timer_id, g_source_remove);
-      pf_modem_health_update (self->modem_health, g_get_monotonic_time (), empty);
-      g_ptr_array_unref (pf_modem_health_take_alerts (self->modem_health));
+      pf_modem_health_reset (self->modem_health);
     }
   update_modem_skeleton (self);
 }

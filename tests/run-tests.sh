@@ -34,6 +34,10 @@ count() {
         awk '{ s += $1 } END { print s + 0 }')
   passed=$((passed + ${ok:-0}))
   failed=$((failed + bad))
+  # The pipe through tee hides meson's exit status: the summary decides.
+  if [ "$bad" -gt 0 ] || [ -z "$ok" ]; then
+    status=1
+  fi
   if grep -Eq '^Skipped: *[1-9]' "$log"; then
     echo "run-tests.sh: some tests were skipped; every test must run" >&2
     status=1

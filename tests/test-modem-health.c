@@ -210,6 +210,24 @@ test_weak_signal (void)
   g_assert_cmpstr (a2, ==, "-cleared: signal weak: RSRP -121 dBm below -115 dBm");
 }
 
+static void
+test_reset (void)
+{
+  g_autoptr(PfModemHealth) health = pf_modem_health_new (&params);
+  g_autoptr(PfModemInfo) info = good_modem ();
+  g_autofree char *alerts = NULL;
+
+  info->present = FALSE;
+  pf_modem_health_update (health, 1 * SEC, info);
+  g_assert_nonnull (pf_modem_health_get_broken (health));
+  /* No longer watched: no verdict, and no alert either way. */
+  pf_modem_health_reset (health);
+  g_assert_null (pf_modem_health_get_broken (health));
+  g_assert_cmpint (pf_modem_health_update (health, 2 * SEC, NULL), ==, 0);
+  alerts = take_alerts (health);
+  g_assert_cmpstr (alerts, ==, "");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -221,5 +239,6 @@ main (int argc, char **argv)
   g_test_add_func ("/modem-health/registration-grace", test_registration_grace);
   g_test_add_func ("/modem-health/short-registration-loss", test_short_registration_loss);
   g_test_add_func ("/modem-health/weak-signal", test_weak_signal);
+  g_test_add_func ("/modem-health/reset", test_reset);
   return g_test_run ();
 }
