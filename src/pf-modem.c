@@ -11,6 +11,7 @@ typedef struct
 {
   PfModemInfo *info;
   gboolean     running;
+  gboolean     published;
 } PfModemPrivate;
 
 enum { SIGNAL_CHANGED, N_SIGNALS };
@@ -151,6 +152,15 @@ pf_modem_get_source (PfModem *self)
   return PF_MODEM_GET_CLASS (self)->name;
 }
 
+gboolean
+pf_modem_has_info (PfModem *self)
+{
+  PfModemPrivate *priv = pf_modem_get_instance_private (self);
+
+  g_return_val_if_fail (PF_IS_MODEM (self), FALSE);
+  return priv->published;
+}
+
 const PfModemInfo *
 pf_modem_get_info (PfModem *self)
 {
@@ -194,8 +204,9 @@ pf_modem_update (PfModem     *self,
   g_return_if_fail (PF_IS_MODEM (self));
   g_return_if_fail (info != NULL);
 
-  if (!priv->running || pf_modem_info_equal (priv->info, info))
+  if (!priv->running || (priv->published && pf_modem_info_equal (priv->info, info)))
     return;
+  priv->published = TRUE;
   pf_modem_info_free (priv->info);
   priv->info = g_steal_pointer (&owned);
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0);

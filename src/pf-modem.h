@@ -71,6 +71,8 @@ struct _PfModemClass
 
 /* The name of the source: "modemmanager", "hilink". */
 const char        *pf_modem_get_source (PfModem *self);
+/* Whether the source published a snapshot since it was created. */
+gboolean           pf_modem_has_info   (PfModem *self);
 /* The latest snapshot; never NULL (an empty one before the first update). */
 const PfModemInfo *pf_modem_get_info   (PfModem *self);
 void               pf_modem_start      (PfModem *self);

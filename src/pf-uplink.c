@@ -987,8 +987,10 @@ update_modem_running (PfUplink *self)
   if (want)
     {
       pf_modem_start (self->modem);
-      /* The source may have nothing new to say: judge what it has. */
-      assess_modem (self, pf_modem_get_info (self->modem));
+      /* Resumed, the source may have nothing new to say: judge what it
+       * published before (nothing yet is no verdict, not "gone"). */
+      if (pf_modem_has_info (self->modem))
+        assess_modem (self, pf_modem_get_info (self->modem));
     }
   else
     {
