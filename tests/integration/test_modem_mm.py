@@ -23,6 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'lab'))
 import fake_mm  # noqa: E402
+import pflab  # noqa: E402
 import pftest  # noqa: E402
 from fake_mm import FakeMM  # noqa: E402
 
@@ -54,31 +55,7 @@ class Bus:
     """A private dbus-daemon of the system type with a permissive policy."""
 
     def __init__(self, workdir):
-        sock = os.path.join(workdir, 'system_bus_socket')
-        conf = os.path.join(workdir, 'system-bus.conf')
-        with open(conf, 'w', encoding='utf-8') as f:
-            f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={sock}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-""")
+        conf = pflab.write_bus_config(workdir)
         with open(os.path.join(workdir, 'dbus-daemon.log'), 'wb') as log:
             self.proc = subprocess.Popen(['dbus-daemon', f'--config-file={conf}', '--nofork', '--nopidfile',
                                           '--print-address=1'], stdout=subprocess.PIPE, stderr=log, text=True)

@@ -195,6 +195,37 @@ def _default_workdir(prefix):
     return os.path.join(tempfile.gettempdir(), f'pflab-{prefix}')
 
 
+def write_bus_config(workdir):
+    """Write the configuration of a private system-type bus that allows everything,
+    listening on workdir/system_bus_socket; returns its path."""
+    sock = os.path.join(workdir, 'system_bus_socket')
+    conf = os.path.join(workdir, 'system-bus.conf')
+    with open(conf, 'w', encoding='utf-8') as f:
+        f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={sock}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_type="method_return"/>
+    <allow send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="signal"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+""")
+    return conf
+
+
 def _netns_list():
     out = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
@@ -500,31 +531,7 @@ table ip pflab {
     # ---------------------------------------------------------------- D-Bus, NM, servers
 
     def _start_bus(self):
-        sock = os.path.join(self.workdir, 'system_bus_socket')
-        conf = os.path.join(self.workdir, 'system-bus.conf')
-        with open(conf, 'w') as f:
-            f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={sock}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-""")
+        conf = write_bus_config(self.workdir)
         r, w = os.pipe()
         try:
             self.spawn('host', 'dbus-daemon', f'--config-file={conf}', '--nofork', '--nopidfile',
