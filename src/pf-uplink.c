@@ -61,6 +61,7 @@ struct _PfUplink
   char                 *last_round;     /* summary of the last scheduled round */
   gint64                link_back_us;   /* when the carrier last came back */
   gint64                measured_us;    /* when the measurements were last exported */
+  guint64               monitoring_bytes; /* backups: probe bytes not yet taken by the accounting */
 };
 
 /* Loss, RTT, the last round and the wording of the health change with every
@@ -140,6 +141,20 @@ device_state_name (NMDeviceState state)
     }
 }
 
+/* A NetworkManager reason code in words: its nick ("gsm-apn-failed" ->
+ * "gsm apn failed"), or the number when this libnm does not know it. */
+static char *
+nm_reason_text (GType reason_type,
+                guint reason)
+{
+  g_autoptr(GEnumClass) klass = g_type_class_ref (reason_type);
+  GEnumValue *value = g_enum_get_value (klass, (gint) reason);
+
+  if (value == NULL)
+    return g_strdup_printf ("reason %u", reason);
+  return g_strdelimit (g_strdup (value->value_nick), "-", ' ');
+}
+
 static void
 on_device_state_changed (NMDevice *device,
                          guint     new_state,
@@ -149,9 +164,11 @@ on_device_state_changed (NMDevice *device,
 {
   PfUplink *self = user_data;
 
-  g_info ("%s: NetworkManager device %s %s -> %s (reason %u)", self->config->name,
+  g_autofree char *why = nm_reason_text (NM_TYPE_DEVICE_STATE_REASON, reason);
+
+  g_info ("%s: NetworkManager device %s %s -> %s (%s)", self->config->name,
           nm_device_get_iface (device), device_state_name (old_state),
-          device_state_name (new_state), reason);
+          device_state_name (new_state), why);
   recompute_state (self);
 }
 
@@ -387,8 +404,14 @@ compute_state (PfUplink  *self,
       if (st <= NM_DEVICE_STATE_UNAVAILABLE || st == NM_DEVICE_STATE_FAILED ||
           (needed && st != NM_DEVICE_STATE_ACTIVATED))
         {
-          *reason = g_strdup_printf ("NetworkManager device %s is %s", nm_device_get_iface (self->device),
-                                     device_state_name (st));
+          g_autofree char *why = nm_reason_text (NM_TYPE_DEVICE_STATE_REASON,
+                                                 nm_device_get_state_reason (self->device));
+
+          *reason = st == NM_DEVICE_STATE_FAILED &&
+                    nm_device_get_state_reason (self->device) > NM_DEVICE_STATE_REASON_UNKNOWN ?
+            g_strdup_printf ("NetworkManager device %s is failed: %s", nm_device_get_iface (self->device), why) :
+            g_strdup_printf ("NetworkManager device %s is %s", nm_device_get_iface (self->device),
+                             device_state_name (st));
           return PF_HEALTH_DOWN;
         }
       if (st == NM_DEVICE_STATE_ACTIVATED && (problem = link_problem (self)) != NULL)
@@ -521,6 +544,8 @@ on_round_finished (PfProber      *prober,
       result->finished_us - (gint64) self->config->timeout_ms * 1000 < self->link_back_us)
     return;
 
+  if (self->config->role == PF_ROLE_BACKUP)
+    self->monitoring_bytes += result->bytes;
   pf_health_add_round (self->health, result->finished_us, result->answered,
                        result->sent, result->quorum, result->rtt_us);
   /* The primary costs nothing to probe: while it is not up, probe it at the
@@ -605,6 +630,7 @@ on_test_round (GObject      *source,
                gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
+  PfUplink *self = g_task_get_source_object (task);
   g_autoptr(GError) error = NULL;
   PfRoundResult *result;
 
@@ -612,7 +638,11 @@ on_test_round (GObject      *source,
   if (result == NULL)
     g_task_return_error (task, g_steal_pointer (&error));
   else
-    g_task_return_pointer (task, result, (GDestroyNotify) pf_round_result_free);
+    {
+      if (self->config->role == PF_ROLE_BACKUP)
+        self->monitoring_bytes += result->bytes;
+      g_task_return_pointer (task, result, (GDestroyNotify) pf_round_result_free);
+    }
 }
 
 void
@@ -683,6 +713,7 @@ on_frugal_round (GObject      *source,
   data->sent += one->sent;
   data->answered += one->answered;
   data->bytes += one->bytes;
+  self->monitoring_bytes += one->bytes;
   if (one->answered > 0)
     data->rtt_sum += one->rtt_us * one->answered;
   /* "1/1 answered: icmp:198.51.100.10 0.3 ms" → keep what follows the colon. */
@@ -1002,26 +1033,54 @@ update_modem_running (PfUplink *self)
   update_modem_skeleton (self);
 }
 
+guint64
+pf_uplink_take_monitoring_bytes (PfUplink *self)
+{
+  guint64 bytes;
+
+  g_return_val_if_fail (PF_IS_UPLINK (self), 0);
+
+  bytes = self->monitoring_bytes;
+  self->monitoring_bytes = 0;
+  return bytes;
+}
+
 const PfModemInfo *
 pf_uplink_get_modem_info (PfUplink *self)
 {
   return self->modem_running ? pf_modem_get_info (self->modem) : NULL;
 }
 
+/* The GObject property of a D-Bus property, as gdbus-codegen names it:
+ * "Rssi" -> "rssi", "UsagePercent" -> "usage-percent". */
+static char *
+gobject_property_name (const char *dbus_name)
+{
+  GString *name = g_string_new (NULL);
+
+  for (const char *p = dbus_name; *p != '\0'; p++)
+    {
+      if (g_ascii_isupper (*p) && p != dbus_name)
+        g_string_append_c (name, '-');
+      g_string_append_c (name, g_ascii_tolower (*p));
+    }
+  return g_string_free (name, FALSE);
+}
+
 /* The contract says NaN for an unknown level, but GObject's double
  * parameter checks refuse NaN, so g_object_set() would keep the old value
  * with a warning. Hand the value to the skeleton's own set_property, which
  * stores it and emits the change, and only when it did change. */
-static void
-set_level (PfDBusUplink1 *sk,
-           const char    *dbus_name,
-           double         value)
+void
+pf_uplink_set_double_property (PfUplink   *self,
+                               const char *dbus_name,
+                               double      value)
 {
+  PfDBusUplink1 *sk = self->skeleton;
   GDBusInterfaceInfo *info = pf_dbus_uplink1_interface_info ();
   GObjectClass *klass = G_OBJECT_GET_CLASS (sk);
   GDBusPropertyInfo *property = g_dbus_interface_info_lookup_property (info, dbus_name);
-  /* One-word names: "Rssi" is the GObject property "rssi". */
-  g_autofree char *name = g_ascii_strdown (dbus_name, -1);
+  g_autofree char *name = gobject_property_name (dbus_name);
   GParamSpec *pspec = g_object_class_find_property (klass, name);
   g_auto(GValue) v = G_VALUE_INIT;
   guint prop_id = 0;
@@ -1059,10 +1118,10 @@ update_modem_skeleton (PfUplink *self)
   pf_dbus_uplink1_set_modem_failed_reason (sk, info->failed_reason);
   pf_dbus_uplink1_set_access_technology (sk, info->access_technology);
   pf_dbus_uplink1_set_signal_quality (sk, info->signal_quality);
-  set_level (sk, "Rssi", info->rssi);
-  set_level (sk, "Rsrp", info->rsrp);
-  set_level (sk, "Rsrq", info->rsrq);
-  set_level (sk, "Sinr", info->sinr);
+  pf_uplink_set_double_property (self, "Rssi", info->rssi);
+  pf_uplink_set_double_property (self, "Rsrp", info->rsrp);
+  pf_uplink_set_double_property (self, "Rsrq", info->rsrq);
+  pf_uplink_set_double_property (self, "Sinr", info->sinr);
   pf_dbus_uplink1_set_registration (sk, info->registration);
   pf_dbus_uplink1_set_operator_name (sk, info->operator_name);
   pf_dbus_uplink1_set_operator_code (sk, info->operator_code);
@@ -1162,9 +1221,22 @@ on_bring_up_ac_state (NMActiveConnection *active,
   PfUplink *self = g_task_get_source_object (task);
 
   if (state == NM_ACTIVE_CONNECTION_STATE_DEACTIVATED)
-    bring_up_finish_task (task, g_error_new (PF_ERROR, PF_ERROR_SYSTEM,
-                                             "NetworkManager could not activate \"%s\" (reason %u)",
-                                             self->config->connection, reason));
+    {
+      g_autofree char *why = nm_reason_text (NM_TYPE_ACTIVE_CONNECTION_STATE_REASON, reason);
+      g_autofree char *device_why = NULL;
+
+      /* "device disconnected" says little: the device's own reason says why. */
+      if (self->device != NULL && nm_device_get_state_reason (self->device) > NM_DEVICE_STATE_REASON_UNKNOWN)
+        {
+          g_autofree char *text = nm_reason_text (NM_TYPE_DEVICE_STATE_REASON,
+                                                  nm_device_get_state_reason (self->device));
+          device_why = g_strdup_printf (" (%s: %s)", nm_device_get_iface (self->device), text);
+        }
+      bring_up_finish_task (task, g_error_new (PF_ERROR, PF_ERROR_SYSTEM,
+                                               "NetworkManager could not activate \"%s\": %s%s",
+                                               self->config->connection, why,
+                                               device_why ? device_why : ""));
+    }
   else if (pf_uplink_is_ready (self))
     bring_up_finish_task (task, NULL);
 }

@@ -88,8 +88,18 @@ PfRoundResult        *pf_uplink_test_finish     (PfUplink      *self,
                                                  GAsyncResult  *result,
                                                  GError       **error);
 
+/* Backups: the IP bytes its probes and standby tests put on the wire since
+ * the last call (an estimate), for the data usage accounting. */
+guint64               pf_uplink_take_monitoring_bytes (PfUplink *self);
+
 /* The modem's latest snapshot while its telemetry runs, else NULL. */
 const PfModemInfo    *pf_uplink_get_modem_info  (PfUplink *self);
+
+/* Set a double property of its D-Bus object, NaN allowed (unknown), with a
+ * change signal only when the value changed. */
+void                  pf_uplink_set_double_property (PfUplink   *self,
+                                                     const char *dbus_name,
+                                                     double      value);
 
 /* Status for GetStatus(). */
 void                  pf_uplink_to_json         (PfUplink    *self,

@@ -55,6 +55,11 @@ object path, or '' for the first modem:
   RemoveBearer(s MODEM, o bearer)
   SetBearerStats(s MODEM, t rx, t tx)  on the first bearer (made when there is none)
   GetSignalSetupRates(s MODEM) -> au   every Signal.Setup(rate) received, in order
+  SetConnectError(s MODEM, s name, s message)
+                                     Simple.Connect fails with that D-Bus error (as a real
+                                     modem whose network rejects the APN: name
+                                     org.freedesktop.ModemManager1.Error.MobileEquipment.*);
+                                     '' = connect again as the 'Connect' options say
 
 Every object also has dbusmock's org.freedesktop.DBus.Mock interface (GetMethodCalls…).
 
@@ -357,6 +362,8 @@ def _simple_connect(modem, properties):
     """Simple.Connect: refused unless the modem was given 'Connect' options; then the
     first bearer (made if needed) is connected on DataInterface with a static IPv4
     configuration, as a QMI/MBIM modem reports it, and the modem is 'connected'."""
+    if modem.fake_connect_error:
+        raise dbus.exceptions.DBusException(modem.fake_connect_error[1], name=modem.fake_connect_error[0])
     if not modem.fake_connect:
         raise dbus.exceptions.DBusException('the fake modem does not connect',
                                             name='org.freedesktop.ModemManager1.Error.Core.Unsupported')
@@ -471,6 +478,7 @@ def AddModem(self, options):
     modem.fake_nr5g = dict(nr5g)
     modem.fake_setup_rates = []
     modem.fake_connect = dict(connect) if connect else None
+    modem.fake_connect_error = None
     modem.props[MODEM_3GPP_IFACE] = gpp_props
     modem.props[SIGNAL_IFACE] = _props(SIGNAL_PROPS, {})
     modem.props[SIMPLE_IFACE] = dbus.Dictionary({}, signature='sv')
@@ -611,6 +619,11 @@ def SetBearerStats(self, path, rx, tx):
 @dbus.service.method(CONTROL_IFACE, in_signature='s', out_signature='au')
 def GetSignalSetupRates(self, path):
     return _au(_modem(self, path).fake_setup_rates)
+
+
+@dbus.service.method(CONTROL_IFACE, in_signature='sss', out_signature='')
+def SetConnectError(self, path, name, message):
+    _modem(self, path).fake_connect_error = (str(name), str(message)) if name else None
 
 
 # --------------------------------------------------------------------- client for tests
@@ -755,3 +768,6 @@ class FakeMM:
 
     def signal_setup_rates(self, modem=''):
         return list(self.call('GetSignalSetupRates', 's', modem))
+
+    def set_connect_error(self, name='', message='', modem=''):
+        self.call('SetConnectError', 'sss', modem, name, message)

@@ -5,7 +5,11 @@ backup is only a NetworkManager gsm profile (no interface=, no management=). In 
 the daemon reads the modem's telemetry without a bearer, its standby test connects and
 disconnects the bearer (Simple.Connect / Simple.Disconnect) and then nothing flows on
 wwan0; on failover the daemon activates the profile and routes the guests through wwan0;
-after failback the bearer is disconnected again."""
+after failback the bearer is disconnected again.
+
+Then two cold backups in priority order, the modem first and the Ethernet stick second:
+when the modem's network refuses the bearer at failover, the daemon says why in an event
+and fails over to the stick instead."""
 
 import os
 import sys
@@ -144,6 +148,64 @@ def check_failback_disconnects_the_bearer(c):
     d.wait_for(lambda: d.uplink_prop('lte', 'ModemState') == 'registered', 10, what='modem registered again')
 
 
+def two_backups_config():
+    """The modem first (the default priority, 100), the Ethernet stick second (200), both cold."""
+    return config() + f"""
+[uplink stick]
+role=backup
+priority=200
+interface={pflab.HOST_BACKUP_IF}
+connection={pflab.LTE_CONNECTION}
+management={pflab.MODEM_MGMT}
+standby=cold
+standby-test-interval=30min
+"""
+
+
+def check_both_cold_backups_proven(c):
+    d = c.d
+    d.wait_health('primary', 'up', timeout=20)
+    for name in ('lte', 'stick'):
+        d.wait_for(lambda: d.uplink_prop(name, 'LastStandbyTestResult').startswith('passed'), 60,
+                   what=f'the first standby test of {name}')
+    d.wait_for(lambda: c.mm_inactive() and
+               c.lab.nm_connection_state(pflab.LTE_CONNECTION) in ('', 'deactivated'), 15,
+               what='both backups down again')
+    assert d.prop('ActiveUplink') == 'primary'
+
+
+def check_refused_bearer_fails_over_to_the_next_backup(c):
+    lab, d = c.lab, c.d
+    c.mm.set_connect_error('org.freedesktop.ModemManager1.Error.MobileEquipment.GprsServiceOptionNotSubscribed',
+                           'Service option not subscribed')
+    since = len(d.call('GetEvents', '(u)', 0)[0])
+    with lab.udp_stream('guest-ok') as s:
+        assert s.wait_arrival_via(pflab.SRC_PRIMARY, timeout=3)
+        t0 = time.monotonic()
+        lab.blackhole(True)
+        first = s.wait_arrival_via(pflab.SRC_BACKUP, after=t0, timeout=60)
+        assert first is not None, 'never reached inet through a backup\n' + d.log()[-4000:]
+        print(f'# modem refused, stick: blackhole -> via backup {first.recv - t0:.2f} s', flush=True)
+        d.wait_active('stick', timeout=5)
+        assert lab.nm_connection_state(pflab.LTE_CONNECTION) == 'activated'
+        assert c.mm_inactive(), lab.nm_connection_state(pflab.MM_CONNECTION)
+        events = d.call('GetEvents', '(u)', 0)[0][since:]
+        for e in events:
+            print(f'#   event {e[1]} {e[2]} -> {e[3]}: {e[4]}', flush=True)
+        refused = [e for e in events if e[1] == 'error' and e[3] == 'lte']
+        assert refused, events
+        # NetworkManager's words for it, not bare reason numbers
+        assert pflab.MM_CONNECTION in refused[0][4] and 'reason' not in refused[0][4], refused[0]
+        switched = [e for e in events if e[1] == 'failover' and e[3] == 'stick']
+        assert switched and switched[0][0] >= refused[0][0], events
+        assert not [e for e in events if e[1] == 'failover' and e[3] == 'lte'], events
+    c.mm.set_connect_error()
+    lab.blackhole(False)
+    d.wait_active('primary', timeout=HOLD + 30)
+    d.wait_for(lambda: lab.nm_connection_state(pflab.LTE_CONNECTION) in ('', 'deactivated'), 15,
+               what='the stick deactivated after failback')
+
+
 def wait_nm_modem_device(lab, timeout=20):
     deadline = time.monotonic() + timeout
     state = ''
@@ -174,9 +236,19 @@ def main():
                 for line in d.log().splitlines()[-80:]:
                     print('# ' + line)
             d.stop()
+            d2 = Daemon(lab, two_backups_config(), name='modem-cold-two-backups')
+            d2.start()
+            rc2 = pftest.run([
+                check_both_cold_backups_proven,
+                check_refused_bearer_fails_over_to_the_next_backup,
+            ], Ctx(lab, d2, mm, modem))
+            if rc2:
+                for line in d2.log().splitlines()[-80:]:
+                    print('# ' + line)
+            d2.stop()
         finally:
             mm.kill()
-    return rc
+    return rc or rc2
 
 
 if __name__ == '__main__':
