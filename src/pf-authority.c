@@ -29,6 +29,9 @@ static const PfAuthorityRule rules[] = {
   { "org.pvefailover.Manager1", "TestUplink", "org.pvefailover.test-uplink" },
   { "org.pvefailover.Manager1", "Reload",     "org.pvefailover.reload" },
   { "org.pvefailover.Manager1", "GetModemIdentity", "org.pvefailover.modem-identity" },
+  { "org.pvefailover.Manager1", "SetUsage",   "org.pvefailover.usage" },
+  { "org.pvefailover.Manager1", "ResetUsage", "org.pvefailover.usage" },
+  { "org.pvefailover.Manager1", "NotifyTest", "org.pvefailover.notify-test" },
 };
 
 const char *

@@ -22,6 +22,7 @@
 #define G_LOG_DOMAIN "pvefailover-config"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pf-config.h"
@@ -45,6 +46,8 @@
 #define DEFAULT_SIGNAL_ALERT_DBM       (-115)
 #define DEFAULT_SIGNAL_ALERT_MS        (5 * 60 * 1000)
 #define DEFAULT_REGISTRATION_GRACE_MS  (2 * 60 * 1000)
+#define DEFAULT_BILLING_DAY            1
+static const guint default_usage_alerts[] = { 50, 80, 95, 100 };
 
 #define SECOND_MS  1000u
 #define MINUTE_MS  (60u * SECOND_MS)
@@ -54,6 +57,7 @@
 #define MAX_ERRORS 20
 
 #define UPLINK_GROUP_PREFIX "uplink "
+#define NOTIFY_GROUP_PREFIX "notify "
 #define UPLINK_NAME_MAX     32
 #define IFNAME_MAX          15
 
@@ -92,6 +96,18 @@ static const char *const on_stop_names[] = {
   [PF_ON_STOP_KEEP] = "keep",
   NULL
 };
+static const char *const cap_action_names[] = {
+  [PF_CAP_NOTIFY] = "notify",
+  [PF_CAP_RESTRICT] = "restrict",
+  [PF_CAP_BLOCK] = "block",
+  NULL
+};
+static const char *const notifier_kind_names[] = {
+  [PF_NOTIFIER_TELEGRAM] = "telegram",
+  [PF_NOTIFIER_WEBHOOK] = "webhook",
+  NULL
+};
+static const char *const language_names[] = { "en", "fr", NULL };
 
 static const char *
 enum_to_string (const char *const *names,
@@ -128,6 +144,103 @@ const char *
 pf_on_stop_to_string (PfOnStop on_stop)
 {
   return enum_to_string (on_stop_names, on_stop);
+}
+
+const char *
+pf_cap_action_to_string (PfCapAction action)
+{
+  return enum_to_string (cap_action_names, action);
+}
+
+const char *
+pf_notifier_kind_to_string (PfNotifierKind kind)
+{
+  return enum_to_string (notifier_kind_names, kind);
+}
+
+static const struct {
+  const char *unit;
+  guint64     factor;
+} size_units[] = {
+  { "B", 1 },
+  { "KB", 1000 }, { "MB", 1000 * 1000 }, { "GB", 1000 * 1000 * 1000 },
+  { "TB", G_GUINT64_CONSTANT (1000) * 1000 * 1000 * 1000 },
+  { "KiB", 1024 }, { "MiB", 1024 * 1024 }, { "GiB", 1024 * 1024 * 1024 },
+  { "TiB", G_GUINT64_CONSTANT (1024) * 1024 * 1024 * 1024 },
+};
+
+static gboolean
+size_invalid (const char  *text,
+              GError     **error)
+{
+  g_set_error (error, PF_ERROR, PF_ERROR_INVALID_CONFIG,
+               "invalid value \"%s\" (expected a size such as 10GB, 500MB or 2GiB)", text);
+  return FALSE;
+}
+
+gboolean
+pf_parse_size (const char  *text,
+               guint64     *out_bytes,
+               GError     **error)
+{
+  const char *p = text;
+  guint64 whole = 0, frac = 0, frac_div = 1;
+  gboolean digits = FALSE;
+
+  g_return_val_if_fail (text != NULL && out_bytes != NULL, FALSE);
+
+  for (; g_ascii_isdigit (*p); p++, digits = TRUE)
+    {
+      if (whole > G_MAXUINT64 / 10 - 1)
+        return size_invalid (text, error);
+      whole = whole * 10 + (guint64) (*p - '0');
+    }
+  if (*p == '.')
+    for (p++; g_ascii_isdigit (*p); p++, digits = TRUE)
+      if (frac_div < 1000000)
+        {
+          frac = frac * 10 + (guint64) (*p - '0');
+          frac_div *= 10;
+        }
+  if (!digits)
+    return size_invalid (text, error);
+  while (*p == ' ')
+    p++;
+  if (*p == '\0' && frac_div == 1)
+    {
+      *out_bytes = whole;
+      return TRUE;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (size_units); i++)
+    if (g_ascii_strcasecmp (p, size_units[i].unit) == 0 &&
+        g_str_has_suffix (size_units[i].unit, "iB") == g_str_has_suffix (p, "iB"))
+      {
+        guint64 factor = size_units[i].factor;
+
+        if (whole > G_MAXUINT64 / factor - 1)
+          return size_invalid (text, error);
+        *out_bytes = whole * factor + frac * factor / frac_div;
+        return TRUE;
+      }
+  return size_invalid (text, error);
+}
+
+char *
+pf_format_size (guint64 bytes)
+{
+  static const char *const units[] = { "B", "KB", "MB", "GB", "TB" };
+  double value = (double) bytes;
+  guint unit = 0;
+
+  while (value >= 1000.0 && unit + 1 < G_N_ELEMENTS (units))
+    {
+      value /= 1000.0;
+      unit++;
+    }
+  if (unit == 0)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT " B", bytes);
+  return g_strdup_printf (value < 10.0 ? "%.2f %s" : value < 100.0 ? "%.1f %s" : "%.0f %s",
+                          value, units[unit]);
 }
 
 char *
@@ -1018,6 +1131,7 @@ uplink_free (PfUplinkConfig *uplink)
   g_free (uplink->management);
   g_free (uplink->gateway);
   g_free (uplink->modem_api);
+  g_free (uplink->billing_start);
   g_free (uplink);
 }
 
@@ -1051,6 +1165,10 @@ uplink_new (const char *name)
   uplink->signal_alert_dbm = DEFAULT_SIGNAL_ALERT_DBM;
   uplink->signal_alert_ms = DEFAULT_SIGNAL_ALERT_MS;
   uplink->registration_grace_ms = DEFAULT_REGISTRATION_GRACE_MS;
+  uplink->billing_day = DEFAULT_BILLING_DAY;
+  uplink->n_usage_alerts = G_N_ELEMENTS (default_usage_alerts);
+  memcpy (uplink->usage_alerts, default_usage_alerts, sizeof default_usage_alerts);
+  uplink->cap_action = PF_CAP_NOTIFY;
   return uplink;
 }
 
@@ -1345,6 +1463,81 @@ uplink_parse_table (const UplinkKey *spec, PfUplinkConfig *uplink, const char *v
 
 #define UPLINK_FIELD(f) G_STRUCT_OFFSET (PfUplinkConfig, f)
 
+static gboolean
+uplink_parse_plan (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  return pf_parse_size (value, &uplink->plan_bytes, error);
+}
+
+static gboolean
+uplink_parse_billing_start (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  guint y = 0, m = 0, d = 0;
+  gboolean shape = strlen (value) == 10 && value[4] == '-' && value[7] == '-';
+
+  for (guint i = 0; shape && i < 10; i++)
+    shape = i == 4 || i == 7 || g_ascii_isdigit (value[i]);
+  if (!shape || sscanf (value, "%4u-%2u-%2u", &y, &m, &d) != 3 ||
+      !g_date_valid_dmy ((GDateDay) d, (GDateMonth) m, (GDateYear) y) || y < 2000)
+    return invalid_value (error, value, "a date such as 2026-11-05");
+  g_free (uplink->billing_start);
+  uplink->billing_start = g_strdup (value);
+  return TRUE;
+}
+
+/* billing-period: whole days. */
+static gboolean
+uplink_parse_billing_period (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  g_autofree char *days = g_str_has_suffix (value, "d") ? g_strndup (value, strlen (value) - 1) : NULL;
+  guint64 number;
+
+  if (days == NULL || !parse_uint64 (days, FALSE, &number) || number < 1 || number > 366)
+    return invalid_value (error, value, "whole days from 1d to 366d, such as 30d");
+  uplink->billing_period_days = (guint) number;
+  return TRUE;
+}
+
+/* usage-alerts: percents of the plan, or "none". */
+static gboolean
+uplink_parse_usage_alerts (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  g_auto(GStrv) items = split_list (value);
+  guint n = 0;
+
+  if (g_strv_length (items) == 1 && g_str_equal (items[0], "none"))
+    {
+      uplink->n_usage_alerts = 0;
+      return TRUE;
+    }
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      const char *item = items[i];
+      g_autofree char *number = g_str_has_suffix (item, "%") ? g_strndup (item, strlen (item) - 1)
+                                                             : g_strdup (item);
+      guint64 percent;
+
+      if (n == PF_MAX_USAGE_ALERTS || !parse_uint64 (number, FALSE, &percent) ||
+          percent < 1 || percent > 100 || (n > 0 && percent <= uplink->usage_alerts[n - 1]))
+        return invalid_value (error, value, "up to 8 ascending percents from 1 to 100, such as "
+                              "50;80;95;100, or none");
+      uplink->usage_alerts[n++] = (guint) percent;
+    }
+  uplink->n_usage_alerts = n;
+  return TRUE;
+}
+
+static gboolean
+uplink_parse_cap_action (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  guint action;
+
+  if (!enum_from_string (cap_action_names, value, &action, error))
+    return FALSE;
+  uplink->cap_action = action;
+  return TRUE;
+}
+
 static const UplinkKey uplink_keys[] = {
   { "role",                  uplink_parse_role,          0, 0, 0, FALSE },
   { "priority",              uplink_parse_priority,      0, 1, 1000, FALSE },
@@ -1373,6 +1566,12 @@ static const UplinkKey uplink_keys[] = {
   { "signal-alert",          uplink_parse_signal_alert,  0, 0, 0, TRUE },
   { "signal-alert-time",     uplink_parse_duration,      UPLINK_FIELD (signal_alert_ms), 0, DAY_MS, TRUE },
   { "registration-grace",    uplink_parse_duration,      UPLINK_FIELD (registration_grace_ms), 0, DAY_MS, TRUE },
+  { "plan",                  uplink_parse_plan,          0, 0, 0, TRUE },
+  { "billing-day",           uplink_parse_uint,          UPLINK_FIELD (billing_day), 1, 31, TRUE },
+  { "billing-start",         uplink_parse_billing_start, 0, 0, 0, TRUE },
+  { "billing-period",        uplink_parse_billing_period, 0, 0, 0, TRUE },
+  { "usage-alerts",          uplink_parse_usage_alerts,  0, 0, 0, TRUE },
+  { "cap-action",            uplink_parse_cap_action,    0, 0, 0, TRUE },
 };
 
 static const UplinkKey *
@@ -1469,7 +1668,8 @@ parse_daemon_group (PfParser          *parser,
       if (!g_str_equal (key->name, "probe-mark") &&
           !g_str_equal (key->name, "rule-priority") &&
           !g_str_equal (key->name, "conntrack-mark-mask") &&
-          !g_str_equal (key->name, "on-stop"))
+          !g_str_equal (key->name, "on-stop") &&
+          !g_str_equal (key->name, "language"))
         {
           add_problem (parser, key->line, group->name, key->name, "unknown key");
           continue;
@@ -1512,6 +1712,19 @@ parse_daemon_group (PfParser          *parser,
                          "invalid value \"%s\" (expected a nonzero mask of contiguous "
                          "bits such as 0x00ff0000)", value);
         }
+      else if (g_str_equal (key->name, "language"))
+        {
+          g_autoptr(GError) local_error = NULL;
+          guint language;
+
+          if (enum_from_string (language_names, value, &language, &local_error))
+            {
+              g_free (config->language);
+              config->language = g_strdup (language_names[language]);
+            }
+          else
+            add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
+        }
       else
         {
           g_autoptr(GError) local_error = NULL;
@@ -1523,6 +1736,197 @@ parse_daemon_group (PfParser          *parser,
             add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
         }
     }
+}
+
+static void
+parse_hooks_group (PfParser          *parser,
+                   const PfLineGroup *group)
+{
+  PfConfig *config = parser->config;
+
+  for (guint i = 0; i < group->keys->len; i++)
+    {
+      const PfLineKey *key = g_ptr_array_index (group->keys, i);
+      g_autoptr(GError) local_error = NULL;
+      g_autofree char *value = NULL;
+
+      if (!g_str_equal (key->name, "directory") && !g_str_equal (key->name, "timeout"))
+        {
+          add_problem (parser, key->line, group->name, key->name, "unknown key");
+          continue;
+        }
+      value = get_value (parser, group, key, FALSE);
+      if (value == NULL)
+        continue;
+      if (g_str_equal (key->name, "directory"))
+        {
+          if (!g_path_is_absolute (value))
+            add_problem (parser, key->line, group->name, key->name,
+                         "invalid value \"%s\" (expected an absolute path)", value);
+          else
+            {
+              g_free (config->hooks_dir);
+              config->hooks_dir = g_steal_pointer (&value);
+            }
+        }
+      else if (!duration_in_range (value, SECOND_MS, HOUR_MS, FALSE, &config->hook_timeout_ms, &local_error))
+        add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
+    }
+}
+
+/* ---- [notify NAME] -------------------------------------------------------- */
+
+static void
+notifier_free (PfNotifierConfig *notifier)
+{
+  if (notifier == NULL)
+    return;
+  g_free (notifier->name);
+  g_free (notifier->token_file);
+  g_free (notifier->chat_id);
+  g_free (notifier->api_url);
+  g_free (notifier->url);
+  g_free (notifier->header);
+  g_free (notifier->ca_file);
+  g_free (notifier);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfNotifierConfig, notifier_free)
+
+static gboolean
+is_http_url (const char *value)
+{
+  g_autoptr(GUri) uri = g_uri_parse (value, G_URI_FLAGS_NONE, NULL);
+
+  return uri != NULL && g_uri_get_host (uri) != NULL && *g_uri_get_host (uri) != '\0' &&
+         (g_str_equal (g_uri_get_scheme (uri), "http") || g_str_equal (g_uri_get_scheme (uri), "https"));
+}
+
+/* One key of a [notify NAME] group into @n; FALSE with @error for a bad value. */
+static gboolean
+notifier_parse_key (PfNotifierConfig  *n,
+                    const char        *key,
+                    char              *value,
+                    GError           **error)
+{
+  guint64 number;
+  guint kind;
+
+  if (g_str_equal (key, "type"))
+    {
+      if (!enum_from_string (notifier_kind_names, value, &kind, error))
+        return FALSE;
+      n->kind = kind;
+    }
+  else if (g_str_equal (key, "token-file") || g_str_equal (key, "ca-file"))
+    {
+      if (!g_path_is_absolute (value))
+        return invalid_value (error, value, "an absolute path");
+      g_free (*key == 't' ? n->token_file : n->ca_file);
+      *(*key == 't' ? &n->token_file : &n->ca_file) = g_strdup (value);
+    }
+  else if (g_str_equal (key, "chat-id"))
+    {
+      const char *digits = value[0] == '-' ? value + 1 : value;
+
+      /* A numeric id (groups are negative) or a @channelusername. */
+      if (!(value[0] == '@' && value[1] != '\0') && !parse_uint64 (digits, FALSE, &number))
+        return invalid_value (error, value, "a numeric chat id or @channelname");
+      g_free (n->chat_id);
+      n->chat_id = g_strdup (value);
+    }
+  else if (g_str_equal (key, "topic-id"))
+    {
+      if (!parse_uint_in_range (value, 1, G_MAXINT32, &number, error))
+        return FALSE;
+      n->topic_id = (gint64) number;
+    }
+  else if (g_str_equal (key, "api-url") || g_str_equal (key, "url"))
+    {
+      if (!is_http_url (value))
+        return invalid_value (error, value, "an http:// or https:// URL");
+      g_free (*key == 'a' ? n->api_url : n->url);
+      *(*key == 'a' ? &n->api_url : &n->url) = g_strdup (value);
+    }
+  else if (g_str_equal (key, "header"))
+    {
+      const char *colon = strchr (value, ':');
+
+      if (colon == NULL || colon == value || strpbrk (value, "\r\n") != NULL)
+        return invalid_value (error, "…", "a header such as \"Authorization: Bearer TOKEN\"");
+      g_free (n->header);
+      n->header = g_strdup (value);
+    }
+  else if (g_str_equal (key, "rate-limit"))
+    {
+      if (!parse_uint_in_range (value, 1, 60, &number, error))
+        return FALSE;
+      n->rate_limit = (guint) number;
+    }
+  else
+    return duration_in_range (value, SECOND_MS, MINUTE_MS, FALSE, &n->timeout_ms, error);
+  return TRUE;
+}
+
+static void
+check_notifier (PfParser               *parser,
+                const PfLineGroup      *group,
+                const PfNotifierConfig *n)
+{
+  if ((guint) n->kind == G_MAXINT)
+    add_problem (parser, group->line, group->name, NULL, "type= is needed (telegram or webhook)");
+  else if (n->kind == PF_NOTIFIER_TELEGRAM && (n->token_file == NULL || n->chat_id == NULL))
+    add_problem (parser, group->line, group->name, NULL,
+                 "a Telegram notifier needs token-file= (the bot token's file) and chat-id=");
+  else if (n->kind == PF_NOTIFIER_WEBHOOK && n->url == NULL)
+    add_problem (parser, group->line, group->name, NULL, "a webhook notifier needs url=");
+  else if (n->kind == PF_NOTIFIER_WEBHOOK && (n->token_file || n->chat_id || n->topic_id || n->api_url))
+    add_problem (parser, group->line, group->name, NULL,
+                 "token-file=, chat-id=, topic-id= and api-url= are for type=telegram");
+  else if (n->kind == PF_NOTIFIER_TELEGRAM && (n->url || n->header))
+    add_problem (parser, group->line, group->name, NULL, "url= and header= are for type=webhook");
+}
+
+static const char *const notifier_keys[] = {
+  "type", "token-file", "chat-id", "topic-id", "api-url", "url", "header", "ca-file",
+  "rate-limit", "timeout", NULL
+};
+
+static void
+parse_notify_group (PfParser          *parser,
+                    const PfLineGroup *group,
+                    const char        *name)
+{
+  g_autoptr(PfNotifierConfig) n = g_new0 (PfNotifierConfig, 1);
+  guint problems = parser->problems->len;
+  guint kind;
+
+  n->name = g_strdup (name);
+  n->rate_limit = PF_DEFAULT_NOTIFY_RATE_LIMIT;
+  n->timeout_ms = PF_DEFAULT_NOTIFY_TIMEOUT_MS;
+  /* [notify telegram] and [notify webhook] need no type=. */
+  n->kind = enum_from_string (notifier_kind_names, name, &kind, NULL) ? kind : G_MAXINT;
+
+  for (guint i = 0; i < group->keys->len; i++)
+    {
+      const PfLineKey *key = g_ptr_array_index (group->keys, i);
+      g_autoptr(GError) local_error = NULL;
+      g_autofree char *value = NULL;
+
+      if (!g_strv_contains (notifier_keys, key->name))
+        {
+          add_problem (parser, key->line, group->name, key->name, "unknown key");
+          continue;
+        }
+      value = get_value (parser, group, key, FALSE);
+      if (value != NULL && !notifier_parse_key (n, key->name, value, &local_error))
+        add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
+    }
+
+  /* A bad key first: the group as a whole is judged once that is fixed. */
+  if (parser->problems->len == problems)
+    check_notifier (parser, group, n);
+  g_ptr_array_add (parser->config->notifiers, g_steal_pointer (&n));
 }
 
 static void
@@ -1605,6 +2009,20 @@ check_uplink (PfParser          *parser,
       add_problem (parser, entry_line (entry, "modem"), group, "modem",
                    "modem=hilink needs management= or modem-api= (where the stick's API answers)");
     }
+
+  if (uplink->billing_start != NULL && group_key_line (entry->group, "billing-day") != 0)
+    add_problem (parser, entry_line (entry, "billing-day"), group, "billing-day",
+                 "billing-day and billing-start exclude each other (monthly on a day, or "
+                 "periods from a date)");
+  else if (uplink->billing_start != NULL && uplink->billing_period_days == 0)
+    add_problem (parser, entry_line (entry, "billing-start"), group, "billing-start",
+                 "billing-start needs billing-period= (such as 30d)");
+  else if (uplink->billing_start == NULL && uplink->billing_period_days != 0)
+    add_problem (parser, entry_line (entry, "billing-period"), group, "billing-period",
+                 "billing-period needs billing-start= (the first day of a period)");
+  if (uplink->cap_action != PF_CAP_NOTIFY && uplink->plan_bytes == 0)
+    add_problem (parser, entry_line (entry, "cap-action"), group, "cap-action",
+                 "cap-action=%s needs plan= (the plan's size)", pf_cap_action_to_string (uplink->cap_action));
 
   if (uplink->fast_interval_ms > uplink->interval_ms)
     {
@@ -1808,6 +2226,10 @@ config_new (const char *path)
   config->rule_priority = PF_DEFAULT_RULE_PRIORITY;
   config->ct_mark_mask = PF_DEFAULT_CT_MARK_MASK;
   config->on_stop = PF_ON_STOP_RESTORE;
+  config->language = g_strdup ("en");
+  config->notifiers = g_ptr_array_new_with_free_func ((GDestroyNotify) notifier_free);
+  config->hooks_dir = g_strdup (PF_DEFAULT_HOOKS_DIR);
+  config->hook_timeout_ms = PF_DEFAULT_HOOK_TIMEOUT_MS;
   return config;
 }
 
@@ -1819,6 +2241,9 @@ pf_config_free (PfConfig *config)
   g_free (config->path);
   g_clear_pointer (&config->uplinks, g_ptr_array_unref);
   g_clear_pointer (&config->allowed, g_ptr_array_unref);
+  g_clear_pointer (&config->notifiers, g_ptr_array_unref);
+  g_free (config->language);
+  g_free (config->hooks_dir);
   g_free (config);
 }
 
@@ -1835,6 +2260,19 @@ parse_groups (PfParser *parser,
         parse_daemon_group (parser, group);
       else if (g_str_equal (group->name, "guests"))
         parse_guests_group (parser, group);
+      else if (g_str_equal (group->name, "hooks"))
+        parse_hooks_group (parser, group);
+      else if (g_str_has_prefix (group->name, NOTIFY_GROUP_PREFIX))
+        {
+          const char *name = group->name + strlen (NOTIFY_GROUP_PREFIX);
+
+          if (!is_uplink_name (name))
+            add_problem (parser, group->line, NULL, NULL,
+                         "invalid notifier name \"%s\" in [%s] (expected 1 to 32 of "
+                         "a-z, 0-9, '_' and '-')", name, group->name);
+          else
+            parse_notify_group (parser, group, name);
+        }
       else if (g_str_has_prefix (group->name, UPLINK_GROUP_PREFIX))
         {
           const char *name = group->name + strlen (UPLINK_GROUP_PREFIX);
@@ -1856,7 +2294,8 @@ parse_groups (PfParser *parser,
                      "[uplink] needs a name, e.g. [uplink lte]");
       else
         add_problem (parser, group->line, NULL, NULL,
-                     "unknown group [%s] (expected [daemon], [guests] or [uplink NAME])",
+                     "unknown group [%s] (expected [daemon], [guests], [hooks], [uplink NAME] "
+                     "or [notify NAME])",
                      group->name);
     }
 }
@@ -1982,6 +2421,33 @@ pf_config_find_uplink (const PfConfig *config,
 /* Summary for --check-config                                               */
 
 static void
+describe_plan (GString              *out,
+               const PfUplinkConfig *uplink)
+{
+  g_autofree char *plan = pf_format_size (uplink->plan_bytes);
+
+  if (uplink->plan_bytes > 0)
+    g_string_append_printf (out, "  plan %s per cycle", plan);
+  else
+    g_string_append (out, "  no plan size");
+  if (uplink->billing_start != NULL)
+    g_string_append_printf (out, ", cycles of %u days from %s", uplink->billing_period_days,
+                            uplink->billing_start);
+  else
+    g_string_append_printf (out, ", cycle starts on day %u", uplink->billing_day);
+  if (uplink->plan_bytes > 0)
+    {
+      g_string_append (out, ", alerts at");
+      for (guint i = 0; i < uplink->n_usage_alerts; i++)
+        g_string_append_printf (out, "%s %u%%", i > 0 ? "," : "", uplink->usage_alerts[i]);
+      if (uplink->n_usage_alerts == 0)
+        g_string_append (out, " none");
+      g_string_append_printf (out, ", at the cap: %s", pf_cap_action_to_string (uplink->cap_action));
+    }
+  g_string_append_c (out, '\n');
+}
+
+static void
 describe_uplink (GString              *out,
                  const PfUplinkConfig *uplink)
 {
@@ -2035,6 +2501,7 @@ describe_uplink (GString              *out,
       if (uplink->management != NULL)
         g_string_append_printf (out, ", management %s", uplink->management);
       g_string_append_c (out, '\n');
+      describe_plan (out, uplink);
     }
 }
 
@@ -2062,5 +2529,18 @@ pf_config_describe (const PfConfig *config)
                           "conntrack mark mask 0x%08x, on stop %s\n",
                           config->probe_mark, config->rule_priority, config->rule_priority + 2,
                           config->ct_mark_mask, pf_on_stop_to_string (config->on_stop));
+  for (guint i = 0; i < config->notifiers->len; i++)
+    {
+      const PfNotifierConfig *n = g_ptr_array_index (config->notifiers, i);
+
+      g_string_append_printf (out, "notify %s: %s", n->name, pf_notifier_kind_to_string (n->kind));
+      if (n->kind == PF_NOTIFIER_TELEGRAM)
+        g_string_append_printf (out, " chat %s%s, token from %s", n->chat_id,
+                                n->topic_id ? " (topic)" : "", n->token_file);
+      else
+        g_string_append_printf (out, " %s%s", n->url, n->header ? " (with a header)" : "");
+      g_string_append_printf (out, ", at most %u messages a minute, in %s\n", n->rate_limit, config->language);
+    }
+  g_string_append_printf (out, "hooks: %s (timeout %u s)\n", config->hooks_dir, config->hook_timeout_ms / 1000);
   return g_string_free (out, FALSE);
 }

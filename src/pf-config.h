@@ -49,6 +49,15 @@ typedef enum {
   PF_MODEM_SOURCE_NONE,
 } PfModemSource;
 
+/* What happens when a backup's data plan is used up. */
+typedef enum {
+  PF_CAP_NOTIFY,                 /* tell, change nothing */
+  PF_CAP_RESTRICT,               /* only the host itself (its remote access) may use the backup */
+  PF_CAP_BLOCK,                  /* nothing leaves through the backup */
+} PfCapAction;
+
+#define PF_MAX_USAGE_ALERTS 8
+
 typedef struct {
   char      *name;             /* from [uplink NAME]: [a-z0-9_-]{1,32} */
   PfRole     role;
@@ -78,7 +87,35 @@ typedef struct {
   int        signal_alert_dbm; /* backups: RSRP below this (dBm) for signal_alert_ms raises an alert */
   guint      signal_alert_ms;
   guint      registration_grace_ms; /* backups: unregistered this long = broken */
+  guint64    plan_bytes;       /* backups: data plan per billing cycle, 0 = not set */
+  guint      billing_day;      /* backups: 1-31, a cycle starts that day of each month */
+  char      *billing_start;    /* backups: "YYYY-MM-DD", cycles of billing_period_days from there;
+                                * NULL = monthly on billing_day */
+  guint      billing_period_days;
+  guint      usage_alerts[PF_MAX_USAGE_ALERTS]; /* backups: % of the plan, ascending */
+  guint      n_usage_alerts;
+  PfCapAction cap_action;      /* backups: at 100 % of the plan */
 } PfUplinkConfig;
+
+typedef enum {
+  PF_NOTIFIER_TELEGRAM,
+  PF_NOTIFIER_WEBHOOK,
+} PfNotifierKind;
+
+/* One [notify NAME] group. */
+typedef struct {
+  char          *name;
+  PfNotifierKind kind;
+  char          *token_file;   /* telegram: the bot token's file (never the token itself) */
+  char          *chat_id;      /* telegram */
+  gint64         topic_id;     /* telegram: message_thread_id, 0 = none */
+  char          *api_url;      /* telegram: API base URL, NULL = https://api.telegram.org */
+  char          *url;          /* webhook */
+  char          *header;       /* webhook: "Name: value" sent with each request, may be NULL */
+  char          *ca_file;      /* both: trust these CAs instead of the system's, may be NULL */
+  guint          rate_limit;   /* messages per minute before they are coalesced */
+  guint          timeout_ms;   /* per request */
+} PfNotifierConfig;
 
 typedef enum {
   PF_ON_STOP_RESTORE,
@@ -93,6 +130,10 @@ typedef struct {
   guint      rule_priority;    /* first of the daemon's ip rule priorities (uses 3) */
   guint32    ct_mark_mask;     /* conntrack mark bits the daemon owns to tag egress uplink */
   PfOnStop   on_stop;
+  char      *language;         /* "en" or "fr": notifications and hooks' messages */
+  GPtrArray *notifiers;        /* PfNotifierConfig, file order */
+  char      *hooks_dir;        /* [hooks] directory */
+  guint      hook_timeout_ms;
 } PfConfig;
 
 /* Built-in defaults, also the documented ones. */
@@ -101,6 +142,10 @@ typedef struct {
 #define PF_DEFAULT_RULE_PRIORITY      10000
 #define PF_DEFAULT_TABLE_BASE         7100
 #define PF_DEFAULT_CT_MARK_MASK       0x00ff0000
+#define PF_DEFAULT_HOOKS_DIR          SYSCONFDIR "/pvefailover/hooks.d"
+#define PF_DEFAULT_HOOK_TIMEOUT_MS    (30 * 1000)
+#define PF_DEFAULT_NOTIFY_RATE_LIMIT  6
+#define PF_DEFAULT_NOTIFY_TIMEOUT_MS  (15 * 1000)
 
 PfConfig       *pf_config_load       (const char  *path,
                                       GError     **error);
@@ -124,6 +169,16 @@ const char     *pf_standby_to_string    (PfStandby   standby);
 const char     *pf_modem_source_to_string (PfModemSource source);
 const char     *pf_role_to_string       (PfRole      role);
 const char     *pf_on_stop_to_string    (PfOnStop    on_stop);
+const char     *pf_cap_action_to_string (PfCapAction action);
+const char     *pf_notifier_kind_to_string (PfNotifierKind kind);
+
+/* "10GB", "500MB", "1.5GiB", "0"; plain numbers are bytes. KB, MB, GB, TB are
+ * powers of 1000, KiB, MiB, GiB, TiB of 1024. */
+gboolean        pf_parse_size           (const char  *text,
+                                         guint64     *out_bytes,
+                                         GError     **error);
+/* "10 GB", "1.5 GB", "512 MB", "900 B": the shortest readable form. */
+char           *pf_format_size          (guint64     bytes);
 
 /* The shortest of "0", "250ms", "1.5s", "30s", "2min", "1h", "1d". */
 char           *pf_format_duration_ms   (guint       ms);

@@ -161,7 +161,23 @@ uplink_label (const PfFirewallUplink *u)
     name[32] = '\0';
   if (!u->is_backup)
     return g_strdup_printf ("%s (primary)", name);
-  return g_strdup_printf ("%s (backup, %s)", name, u->active ? "active" : "standby");
+  return g_strdup_printf ("%s (backup, %s%s)", name, u->active ? "active" : "standby",
+                          u->limit == PF_FIREWALL_LIMIT_ALL ? ", plan used up: blocked" :
+                          u->limit == PF_FIREWALL_LIMIT_GUESTS ? ", plan used up: host only" : "");
+}
+
+/* Blocked as in standby: not carrying traffic, or its plan is used up. */
+static gboolean
+is_blocked (const PfFirewallUplink *u)
+{
+  return u->is_backup && (!u->active || u->limit == PF_FIREWALL_LIMIT_ALL);
+}
+
+/* Allowed guests leave through it. */
+static gboolean
+carries_guests (const PfFirewallUplink *u)
+{
+  return u->is_backup && u->active && u->limit == PF_FIREWALL_LIMIT_NONE;
 }
 
 static void
@@ -239,7 +255,7 @@ pf_firewall_render (const PfFirewallSpec *spec)
       const PfFirewallUplink *u = &spec->uplinks[i];
       g_autofree char *label = NULL;
 
-      if (!u->is_backup || u->active)
+      if (!is_blocked (u))
         continue;
       label = uplink_label (u);
       append_management (out, u, "oifname", "daddr", label);
@@ -256,7 +272,7 @@ pf_firewall_render (const PfFirewallSpec *spec)
       const PfFirewallUplink *u = &spec->uplinks[i];
       g_autofree char *label = NULL;
 
-      if (!u->is_backup || u->active)
+      if (!is_blocked (u))
         continue;
       label = uplink_label (u);
       g_string_append_printf (out,
@@ -280,7 +296,7 @@ pf_firewall_render (const PfFirewallSpec *spec)
       if (!u->is_backup)
         continue;
       label = uplink_label (u);
-      if (u->active)
+      if (carries_guests (u))
         {
           g_string_append_printf (out,
                                   "\t\toifname \"%s\" ip saddr @allowed accept comment \"%s: allowed guests\"\n"
@@ -302,7 +318,7 @@ pf_firewall_render (const PfFirewallSpec *spec)
       const PfFirewallUplink *u = &spec->uplinks[i];
       g_autofree char *label = NULL;
 
-      if (!u->is_backup || !u->active)
+      if (!carries_guests (u))
         continue;
       label = uplink_label (u);
       g_string_append_printf (out,

@@ -11,6 +11,13 @@ G_BEGIN_DECLS
 
 #define PF_NFT_TABLE "pvefailover"
 
+/* A backup whose data plan is used up (cap-action=). */
+typedef enum {
+  PF_FIREWALL_LIMIT_NONE,
+  PF_FIREWALL_LIMIT_GUESTS,  /* restrict: no guest leaves through it, the host still may */
+  PF_FIREWALL_LIMIT_ALL,     /* block: blocked as in standby, even while active */
+} PfFirewallLimit;
+
 typedef struct {
   const char *name;        /* uplink name, for comments */
   const char *ifname;      /* kernel interface */
@@ -18,6 +25,7 @@ typedef struct {
   gboolean    active;      /* carries traffic now (no block, guests masqueraded) */
   const char *management;  /* backups: address reachable even in standby, or NULL */
   guint32     ct_mark;     /* value (within the mask) tagging flows that leave through it */
+  PfFirewallLimit limit;   /* backups */
 } PfFirewallUplink;
 
 typedef struct {

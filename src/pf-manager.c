@@ -6,6 +6,8 @@
 #include <NetworkManager.h>
 #include <json-glib/json-glib.h>
 
+#include "pf-accounting.h"
+#include "pf-announcer.h"
 #include "pf-authority.h"
 #include "pf-conntrack.h"
 #include "pf-dbus-generated.h"
@@ -38,6 +40,8 @@ struct _PfManager
   PfRouting       *routing;
   PfPolicy        *policy;
   GPtrArray       *uplinks;         /* PfUplink, in config order: primary first */
+  PfAccounting    *accounting;      /* the backups' data usage, with the uplinks */
+  PfAnnouncer     *announcer;       /* notifiers and hooks */
   gint64          *unusable_until;  /* per uplink: failed bring-up, monotonic µs */
 
   guint            active;          /* index of the uplink carrying traffic now */
@@ -111,6 +115,14 @@ save_state (PfManager *self)
   self->state->mode = self->mode;
   g_free (self->state->forced_uplink);
   self->state->forced_uplink = g_strdup (self->forced ? self->forced : "");
+  if (self->accounting != NULL)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+      pf_accounting_to_json (self->accounting, builder);
+      g_clear_pointer (&self->state->usage, json_node_unref);
+      self->state->usage = json_builder_get_root (builder);
+    }
   if (!pf_state_save (self->state, self->state_path, &error))
     g_warning ("%s", error->message);
 }
@@ -133,8 +145,46 @@ add_event (PfManager  *self,
                     *event->to ? " -> " : "", event->to, event->reason);
   pf_dbus_manager1_emit_event (self->skeleton, event->time_us, event->kind,
                                event->from, event->to, event->reason);
+  if (self->announcer != NULL)
+    {
+      int index = uplink_index (self, event->from);
+      g_auto(GStrv) env = NULL;
+
+      /* Hooks see the data usage of the uplink the event is about. */
+      if (index >= 0 && self->accounting != NULL)
+        env = pf_accounting_environment (self->accounting, uplink_at (self, index));
+      pf_announcer_event (self->announcer, event, (const char * const *) env);
+    }
   pf_state_add_event (self->state, event);
   save_state (self);
+}
+
+static void
+on_announcer_failed (PfAnnouncer *announcer,
+                     const char  *kind,
+                     const char  *about,
+                     const char  *reason,
+                     gpointer     user_data)
+{
+  add_event (PF_MANAGER (user_data), kind, g_str_equal (kind, "notify-failed") ? about : NULL, NULL, reason);
+}
+
+static gboolean
+set_announcer (PfManager       *self,
+               const PfConfig  *config,
+               GError         **error)
+{
+  g_autofree char *state_dir = g_path_get_dirname (self->state_path);
+  PfAnnouncer *announcer = pf_announcer_new (config, state_dir, error);
+
+  if (announcer == NULL)
+    return FALSE;
+  if (self->announcer != NULL)
+    g_signal_handlers_disconnect_by_data (self->announcer, self);
+  g_clear_object (&self->announcer);
+  self->announcer = announcer;
+  g_signal_connect (announcer, "failed", G_CALLBACK (on_announcer_failed), self);
+  return TRUE;
 }
 
 static void
@@ -162,6 +212,22 @@ update_manager_properties (PfManager  *self,
 
 /* ---- applying the desired state ----------------------------------------- */
 
+/* cap-action= of a backup whose plan is used up. */
+static PfFirewallLimit
+firewall_limit (PfManager *self,
+                PfUplink  *uplink)
+{
+  if (self->accounting == NULL || !pf_accounting_is_capped (self->accounting, uplink))
+    return PF_FIREWALL_LIMIT_NONE;
+  switch (pf_uplink_get_config (uplink)->cap_action)
+    {
+    case PF_CAP_BLOCK: return PF_FIREWALL_LIMIT_ALL;
+    case PF_CAP_RESTRICT: return PF_FIREWALL_LIMIT_GUESTS;
+    case PF_CAP_NOTIFY:
+    default: return PF_FIREWALL_LIMIT_NONE;
+    }
+}
+
 static char *
 render_firewall (PfManager *self)
 {
@@ -180,6 +246,7 @@ render_firewall (PfManager *self)
         .active = i == self->active,
         .management = c->management,
         .ct_mark = pf_uplink_get_ct_mark (uplink),
+        .limit = firewall_limit (self, uplink),
       };
       if (u.ifname != NULL)
         g_array_append_val (fw, u);
@@ -354,6 +421,8 @@ do_switch (PfManager  *self,
   update_manager_properties (self, reason, TRUE);
   pf_dbus_manager1_emit_state_changed (self->skeleton, state_string (self), active_name (self), reason);
   add_event (self, kind, pf_uplink_get_name (uplink_at (self, old)), active_name (self), reason);
+  /* Messages that waited for a way out may have one now. */
+  pf_announcer_kick (self->announcer);
 
   self->deciding = was_deciding;
   if (!was_deciding && self->decide_again)
@@ -532,7 +601,11 @@ on_uplink_state_changed (PfUplink *uplink,
     add_event (self, "uplink-down", name, NULL, pf_uplink_get_reason (uplink));
   else if (old_state == PF_HEALTH_DOWN &&
            (new_state == PF_HEALTH_UP || new_state == PF_HEALTH_DEGRADED))
-    add_event (self, "uplink-up", name, NULL, pf_uplink_get_reason (uplink));
+    {
+      add_event (self, "uplink-up", name, NULL, pf_uplink_get_reason (uplink));
+      if (uplink == uplink_at (self, self->active))
+        pf_announcer_kick (self->announcer);
+    }
 }
 
 static void
@@ -576,11 +649,54 @@ on_link_changed (PfLinkMonitor *links,
     }
 }
 
+static void
+on_usage_threshold (PfAccounting *accounting,
+                    PfUplink     *uplink,
+                    guint         percent,
+                    const char   *text,
+                    gpointer      user_data)
+{
+  add_event (PF_MANAGER (user_data), "usage", pf_uplink_get_name (uplink), NULL, text);
+}
+
+static void
+on_usage_capped (PfAccounting *accounting,
+                 PfUplink     *uplink,
+                 gboolean      capped,
+                 const char   *text,
+                 gpointer      user_data)
+{
+  PfManager *self = user_data;
+
+  add_event (self, capped ? "cap" : "cap-cleared", pf_uplink_get_name (uplink), NULL, text);
+  if (self->started)
+    apply_all (self);
+}
+
+static void
+on_usage_save (PfAccounting *accounting,
+               gpointer      user_data)
+{
+  save_state (PF_MANAGER (user_data));
+}
+
 /* ---- uplinks ----------------------------------------------------------- */
 
 static void
 unexport_uplinks (PfManager *self)
 {
+  if (self->accounting != NULL)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+      /* Counted up to now, for the accounting of the next uplinks (reload). */
+      pf_accounting_sample (self->accounting);
+      pf_accounting_to_json (self->accounting, builder);
+      g_clear_pointer (&self->state->usage, json_node_unref);
+      self->state->usage = json_builder_get_root (builder);
+      g_signal_handlers_disconnect_by_data (self->accounting, self);
+      g_clear_object (&self->accounting);
+    }
   for (guint i = 0; self->uplinks != NULL && i < self->uplinks->len; i++)
     {
       PfUplink *uplink = uplink_at (self, i);
@@ -623,6 +739,12 @@ create_uplinks (PfManager *self,
     }
   g_ptr_array_add (paths, NULL);
   pf_dbus_manager1_set_uplinks (self->skeleton, (const char * const *) paths->pdata);
+
+  self->accounting = pf_accounting_new (self->uplinks, self->state->usage != NULL ?
+                                                       json_node_get_object (self->state->usage) : NULL);
+  g_signal_connect (self->accounting, "threshold", G_CALLBACK (on_usage_threshold), self);
+  g_signal_connect (self->accounting, "capped", G_CALLBACK (on_usage_capped), self);
+  g_signal_connect (self->accounting, "save", G_CALLBACK (on_usage_save), self);
   return TRUE;
 }
 
@@ -643,6 +765,7 @@ start_uplinks (PfManager *self)
     }
   for (guint i = 0; i < self->uplinks->len; i++)
     pf_uplink_start (uplink_at (self, i));
+  pf_accounting_start (self->accounting);
 }
 
 /* ---- start, reload, stop ------------------------------------------------ */
@@ -761,6 +884,9 @@ pf_manager_reload (PfManager *self,
       g_set_error_literal (error, PF_ERROR, PF_ERROR_BUSY, "The daemon is still starting");
       return FALSE;
     }
+  /* A notifier that cannot be set up (token file) refuses the reload as a whole. */
+  if (!set_announcer (self, config, error))
+    return FALSE;
 
   active = g_strdup (active_name (self));
   old_key = routing_spec (self, backups, &old_spec);
@@ -867,6 +993,8 @@ pf_manager_stop (PfManager *self)
   else
     g_message ("Stopped: routing and firewall kept as they are (on-stop=keep)");
 
+  if (self->accounting != NULL)
+    pf_accounting_sample (self->accounting);
   save_state (self);
   unexport_uplinks (self);
 }
@@ -1105,6 +1233,111 @@ handle_get_modem_identity (PfDBusManager1        *skeleton,
 }
 
 static gboolean
+handle_get_usage (PfDBusManager1        *skeleton,
+                  GDBusMethodInvocation *invocation,
+                  const char            *name,
+                  PfManager             *self)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *json = NULL;
+
+  if (self->accounting == NULL)
+    g_set_error_literal (&error, PF_ERROR, PF_ERROR_BUSY, "The daemon is still starting");
+  else
+    json = pf_accounting_describe (self->accounting, name, &error);
+  if (json == NULL)
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    pf_dbus_manager1_complete_get_usage (skeleton, invocation, json);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* SetUsage and ResetUsage, once authorized. */
+static void
+change_usage_authorized (PfManager             *self,
+                         GDBusMethodInvocation *invocation)
+{
+  GVariant *params = g_dbus_method_invocation_get_parameters (invocation);
+  gboolean set = g_str_equal (g_dbus_method_invocation_get_method_name (invocation), "SetUsage");
+  g_autoptr(GError) error = NULL;
+  const char *name;
+  guint64 bytes = 0;
+  gboolean ok;
+
+  if (set)
+    g_variant_get (params, "(&st)", &name, &bytes);
+  else
+    g_variant_get (params, "(&s)", &name);
+  if (self->accounting == NULL)
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, PF_ERROR, PF_ERROR_BUSY,
+                                                     "The daemon is still starting");
+      return;
+    }
+  ok = set ? pf_accounting_set_used (self->accounting, name, bytes, &error)
+           : pf_accounting_reset (self->accounting, name, &error);
+  if (!ok)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  save_state (self);
+  g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static gboolean
+handle_set_usage (PfDBusManager1        *skeleton,
+                  GDBusMethodInvocation *invocation,
+                  const char            *name,
+                  guint64                bytes,
+                  PfManager             *self)
+{
+  authorize_then (self, invocation, change_usage_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_reset_usage (PfDBusManager1        *skeleton,
+                    GDBusMethodInvocation *invocation,
+                    const char            *name,
+                    PfManager             *self)
+{
+  authorize_then (self, invocation, change_usage_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+on_notify_test_done (GObject      *source,
+                     GAsyncResult *res,
+                     gpointer      user_data)
+{
+  g_autoptr(GDBusMethodInvocation) invocation = user_data;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) lines = pf_announcer_test_finish (PF_ANNOUNCER (source), res, &error);
+
+  if (lines == NULL)
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(^as)", lines));
+}
+
+static void
+notify_test_authorized (PfManager             *self,
+                        GDBusMethodInvocation *invocation)
+{
+  pf_announcer_test_async (self->announcer, self->cancellable, on_notify_test_done, g_object_ref (invocation));
+}
+
+static gboolean
+handle_notify_test (PfDBusManager1        *skeleton,
+                    GDBusMethodInvocation *invocation,
+                    PfManager             *self)
+{
+  authorize_then (self, invocation, notify_test_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
 handle_get_status (PfDBusManager1        *skeleton,
                    GDBusMethodInvocation *invocation,
                    PfManager             *self)
@@ -1184,6 +1417,9 @@ pf_manager_dispose (GObject *object)
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
   g_clear_object (&self->skeleton);
   g_clear_object (&self->authority);
+  if (self->announcer != NULL)
+    g_signal_handlers_disconnect_by_data (self->announcer, self);
+  g_clear_object (&self->announcer);
   g_clear_object (&self->links);
   g_clear_object (&self->nm);
   g_clear_object (&self->bus);
@@ -1244,6 +1480,9 @@ pf_manager_new (GDBusConnection *bus,
       self->state = pf_state_new ();
     }
 
+  if (!set_announcer (self, config, error))
+    return NULL;
+
   self->skeleton = pf_dbus_manager1_skeleton_new ();
   pf_dbus_manager1_set_version (self->skeleton, PACKAGE_VERSION);
   pf_dbus_manager1_set_state (self->skeleton, "starting");
@@ -1258,6 +1497,10 @@ pf_manager_new (GDBusConnection *bus,
   g_signal_connect (self->skeleton, "handle-get-status", G_CALLBACK (handle_get_status), self);
   g_signal_connect (self->skeleton, "handle-get-events", G_CALLBACK (handle_get_events), self);
   g_signal_connect (self->skeleton, "handle-get-modem-identity", G_CALLBACK (handle_get_modem_identity), self);
+  g_signal_connect (self->skeleton, "handle-get-usage", G_CALLBACK (handle_get_usage), self);
+  g_signal_connect (self->skeleton, "handle-set-usage", G_CALLBACK (handle_set_usage), self);
+  g_signal_connect (self->skeleton, "handle-reset-usage", G_CALLBACK (handle_reset_usage), self);
+  g_signal_connect (self->skeleton, "handle-notify-test", G_CALLBACK (handle_notify_test), self);
 
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), bus,
                                          PF_OBJECT_PATH, error))

@@ -76,6 +76,7 @@ pf_state_free (PfState *state)
   g_free (state->active_uplink);
   g_free (state->last_reason);
   g_ptr_array_unref (state->events);
+  g_clear_pointer (&state->usage, json_node_unref);
   g_free (state);
 }
 
@@ -88,9 +89,9 @@ pf_state_add_event (PfState *state,
     g_ptr_array_remove_range (state->events, 0, state->events->len - PF_STATE_MAX_EVENTS);
 }
 
-static const char *
-member_string (JsonObject *object,
-               const char *name)
+const char *
+pf_json_member_string (JsonObject *object,
+                       const char *name)
 {
   JsonNode *node = json_object_get_member (object, name);
 
@@ -99,9 +100,9 @@ member_string (JsonObject *object,
   return json_node_get_string (node);
 }
 
-static gint64
-member_int (JsonObject *object,
-            const char *name)
+gint64
+pf_json_member_int (JsonObject *object,
+                    const char *name)
 {
   JsonNode *node = json_object_get_member (object, name);
 
@@ -149,23 +150,23 @@ pf_state_load (const char  *path,
       return NULL;
     }
   root = json_node_get_object (json_parser_get_root (parser));
-  if (member_int (root, "format") != PF_STATE_FORMAT)
+  if (pf_json_member_int (root, "format") != PF_STATE_FORMAT)
     {
       g_set_error (error, PF_ERROR, PF_ERROR_FAILED, "%s: unknown format %" G_GINT64_FORMAT,
-                   path, member_int (root, "format"));
+                   path, pf_json_member_int (root, "format"));
       return NULL;
     }
 
-  mode = member_string (root, "mode");
+  mode = pf_json_member_string (root, "mode");
   if (mode != NULL && !pf_mode_from_string (mode, &state->mode))
     {
       g_set_error (error, PF_ERROR, PF_ERROR_FAILED, "%s: unknown mode \"%s\"", path, mode);
       return NULL;
     }
-  replace_string (&state->forced_uplink, member_string (root, "forced_uplink"));
-  replace_string (&state->active_uplink, member_string (root, "active_uplink"));
-  replace_string (&state->last_reason, member_string (root, "last_reason"));
-  state->last_change_us = member_int (root, "last_change");
+  replace_string (&state->forced_uplink, pf_json_member_string (root, "forced_uplink"));
+  replace_string (&state->active_uplink, pf_json_member_string (root, "active_uplink"));
+  replace_string (&state->last_reason, pf_json_member_string (root, "last_reason"));
+  state->last_change_us = pf_json_member_int (root, "last_change");
 
   events = json_object_has_member (root, "events") ?
     json_object_get_array_member (root, "events") : NULL;
@@ -177,14 +178,18 @@ pf_state_load (const char  *path,
       if (!JSON_NODE_HOLDS_OBJECT (node))
         continue;
       obj = json_node_get_object (node);
-      if (member_string (obj, "kind") == NULL)
+      if (pf_json_member_string (obj, "kind") == NULL)
         continue;
-      pf_state_add_event (state, pf_event_new (member_int (obj, "time"),
-                                               member_string (obj, "kind"),
-                                               member_string (obj, "from"),
-                                               member_string (obj, "to"),
-                                               member_string (obj, "reason")));
+      pf_state_add_event (state, pf_event_new (pf_json_member_int (obj, "time"),
+                                               pf_json_member_string (obj, "kind"),
+                                               pf_json_member_string (obj, "from"),
+                                               pf_json_member_string (obj, "to"),
+                                               pf_json_member_string (obj, "reason")));
     }
+
+  if (json_object_has_member (root, "usage") &&
+      JSON_NODE_HOLDS_OBJECT (json_object_get_member (root, "usage")))
+    state->usage = json_node_copy (json_object_get_member (root, "usage"));
 
   return g_steal_pointer (&state);
 }
@@ -221,6 +226,11 @@ pf_state_save (const PfState *state,
   for (guint i = 0; i < state->events->len; i++)
     pf_event_to_json (g_ptr_array_index (state->events, i), builder);
   json_builder_end_array (builder);
+  if (state->usage != NULL)
+    {
+      json_builder_set_member_name (builder, "usage");
+      json_builder_add_value (builder, json_node_copy (state->usage));
+    }
   json_builder_end_object (builder);
 
   root = json_builder_get_root (builder);

@@ -37,6 +37,7 @@ typedef struct {
   gint64     last_change_us;
   char      *last_reason;
   GPtrArray *events;          /* PfEvent, oldest first, at most PF_STATE_MAX_EVENTS */
+  JsonNode  *usage;           /* the backups' data usage (pf-accounting), an object or NULL */
 } PfState;
 
 PfState  *pf_state_new        (void);
@@ -51,6 +52,13 @@ PfState  *pf_state_load       (const char  *path,
 gboolean  pf_state_save       (const PfState *state,
                                const char    *path,
                                GError       **error);
+
+/* A string or integer member of @object; NULL or 0 when absent or of
+ * another type (files written by hand or by an older version). */
+const char *pf_json_member_string (JsonObject *object,
+                                   const char *name);
+gint64      pf_json_member_int    (JsonObject *object,
+                                   const char *name);
 
 /* $STATE_DIRECTORY/state.json, or LOCALSTATEDIR/lib/pvefailover/state.json. */
 char     *pf_state_default_path (void);

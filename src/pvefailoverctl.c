@@ -23,6 +23,7 @@
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 
+#include "pf-config.h"
 #include "pf-dbus-generated.h"
 #include "pf-error.h"
 
@@ -406,6 +407,23 @@ static const GOptionEntry modem_options[] = {
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, N_("Print the modem telemetry as JSON, by uplink"), NULL },
   /* TRANSLATORS: --identity of "modem"; ICCID and IMSI are the SIM's numbers, keep them */
   { "identity", 'i', 0, G_OPTION_ARG_NONE, &opt_identity, N_("Also show the SIM's ICCID and IMSI (needs authorization)"), NULL },
+  { NULL }
+};
+
+static char *opt_set_usage;
+static gboolean opt_reset_usage;
+
+static const GOptionEntry usage_options[] = {
+  /* TRANSLATORS: --json of "usage" */
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, N_("Print the usage as JSON, by uplink"), NULL },
+  /* TRANSLATORS: --set of "usage" */
+  { "set", 's', 0, G_OPTION_ARG_STRING, &opt_set_usage,
+    N_("Set the data used this cycle to what the carrier says (needs authorization)"),
+    /* TRANSLATORS: the placeholder of --set: a size such as 3.2GB */
+    N_("SIZE") },
+  /* TRANSLATORS: --reset of "usage" */
+  { "reset", 0, 0, G_OPTION_ARG_NONE, &opt_reset_usage,
+    N_("Count this cycle again from zero (needs authorization)"), NULL },
   { NULL }
 };
 
@@ -1143,6 +1161,280 @@ cmd_modem (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
   return TRUE;
 }
 
+/* ---- usage ---------------------------------------------------------------- */
+
+static JsonObject *
+get_usage_json (PfCtl *ctl, const char *uplink, JsonParser *parser, GError **error)
+{
+  g_autofree char *json = NULL;
+  JsonNode *root;
+
+  if (!pf_dbus_manager1_call_get_usage_sync (ctl->manager, uplink, &json, NULL, error))
+    return NULL;
+  if (!json_parser_load_from_data (parser, json, -1, error))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_FAILED,
+                   /* TRANSLATORS: GetUsage answered something that is not a JSON object */
+                   _("Unexpected reply to %s: %s"), "GetUsage", json);
+      return NULL;
+    }
+  return json_node_get_object (root);
+}
+
+/* "5 Nov", in the local time zone. */
+static char *
+format_day (gint64 time_us)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_local (time_us / G_USEC_PER_SEC);
+
+  /* TRANSLATORS: a day in "usage", strftime format: "5 Nov" */
+  return t != NULL ? g_date_time_format (t, _("%-d %b")) : g_strdup ("?");
+}
+
+/* One bar of @width cells for @value out of @max: eighths of a cell. */
+static char *
+usage_bar (guint64 value, guint64 max, guint width)
+{
+  static const char *const eighths[] = { "", "▏", "▎", "▍", "▌", "▋", "▊", "▉" };
+  gboolean utf8 = g_get_charset (NULL);
+  guint64 units = max > 0 ? value * width * 8 / max : 0;
+  GString *bar = g_string_new (NULL);
+
+  if (value > 0 && units == 0)
+    units = 1;
+  for (guint64 i = 0; i < units / 8; i++)
+    g_string_append (bar, utf8 ? "█" : "#");
+  if (units % 8 != 0)
+    g_string_append (bar, utf8 ? eighths[units % 8] : (units % 8 >= 4 ? "#" : ""));
+  return g_string_free (bar, FALSE);
+}
+
+static void
+print_usage_days (JsonObject *usage)
+{
+  JsonArray *days = json_object_get_array_member (usage, "days");
+  gint64 start = json_object_get_int_member (usage, "cycle_start");
+  gint64 now = g_get_real_time ();
+  guint64 max = 0;
+  guint n = days != NULL ? json_array_get_length (days) : 0;
+  g_autoptr(GDateTime) first = g_date_time_new_from_unix_local (start / G_USEC_PER_SEC);
+
+  if (first == NULL)
+    return;
+  for (guint i = 0; i < n; i++)
+    max = MAX (max, (guint64) json_array_get_int_element (days, i));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GDateTime) day = g_date_time_add_days (first, (gint) i);
+      guint64 bytes = (guint64) json_array_get_int_element (days, i);
+      g_autofree char *label = NULL;
+      g_autofree char *bar = NULL;
+      g_autofree char *size = NULL;
+      g_autofree char *line = NULL;
+
+      if (g_date_time_to_unix (day) * G_USEC_PER_SEC > now)
+        break;
+      label = g_date_time_format (day, "%a %d");
+      bar = usage_bar (bytes, max, 40);
+      size = format_bytes (bytes);
+      line = g_strdup_printf ("  %s %s%*s %s", label, bar, (int) (40 - text_width (bar)), "", size);
+      print_line (line);
+    }
+}
+
+static void
+print_usage (JsonObject *usage)
+{
+  const char *name = json_object_get_string_member_with_default (usage, "uplink", "?");
+  guint64 used = (guint64) json_object_get_int_member_with_default (usage, "used", 0);
+  guint64 plan = (guint64) json_object_get_int_member_with_default (usage, "plan", 0);
+  guint64 monitoring = (guint64) json_object_get_int_member_with_default (usage, "monitoring", 0);
+  guint64 projected = (guint64) json_object_get_int_member_with_default (usage, "projected", 0);
+  gint64 start = json_object_get_int_member_with_default (usage, "cycle_start", 0);
+  gint64 end = json_object_get_int_member_with_default (usage, "cycle_end", 0);
+  g_autofree char *used_text = format_bytes (used);
+  g_autofree char *plan_text = format_bytes (plan);
+  g_autofree char *monitoring_text = format_bytes (monitoring);
+  g_autofree char *projected_text = format_bytes (projected);
+  g_autofree char *line = NULL;
+  JsonArray *history = json_object_get_array_member (usage, "history");
+
+  if (start == 0)
+    {
+      /* TRANSLATORS: "usage": nothing counted yet for this backup */
+      line = g_strdup_printf (_("%s: nothing counted yet"), name);
+      print_line (line);
+      return;
+    }
+  {
+    g_autofree char *from = format_day (start);
+    g_autofree char *to = format_day (end);
+
+    if (plan > 0)
+      /* TRANSLATORS: "usage": uplink, used, plan, percent, cycle start, cycle end */
+      line = g_strdup_printf (_("%s: %s of %s (%.0f %%) used from %s to %s"), name, used_text, plan_text,
+                              100.0 * (double) used / (double) plan, from, to);
+    else
+      /* TRANSLATORS: "usage" without a plan size: uplink, used, cycle start, cycle end */
+      line = g_strdup_printf (_("%s: %s used from %s to %s (no plan size)"), name, used_text, from, to);
+    print_line (line);
+  }
+  g_clear_pointer (&line, g_free);
+  /* TRANSLATORS: "usage": monitoring bytes, then the projection to the end of the cycle */
+  line = g_strdup_printf (_("  monitoring %s; at this pace %s by the end of the cycle"),
+                          monitoring_text, projected_text);
+  print_line (line);
+  if (json_object_get_boolean_member_with_default (usage, "capped", FALSE))
+    {
+      g_clear_pointer (&line, g_free);
+      /* TRANSLATORS: "usage": the plan is used up; %s is notify, restrict or block */
+      line = g_strdup_printf (_("  plan used up: %s"),
+                              json_object_get_string_member_with_default (usage, "cap_action", "?"));
+      print_line (line);
+    }
+  print_usage_days (usage);
+  for (guint i = 0; history != NULL && i < json_array_get_length (history); i++)
+    {
+      JsonObject *cycle = json_array_get_object_element (history, i);
+      g_autofree char *from = format_day (json_object_get_int_member (cycle, "start"));
+      g_autofree char *to = format_day (json_object_get_int_member (cycle, "end"));
+      g_autofree char *size = format_bytes ((guint64) json_object_get_int_member (cycle, "used"));
+
+      if (i == 0)
+        /* TRANSLATORS: "usage": heading of the past cycles */
+        print_line (_("  past cycles:"));
+      g_clear_pointer (&line, g_free);
+      line = g_strdup_printf ("    %s – %s  %s", from, to, size);
+      print_line (line);
+    }
+}
+
+static gboolean
+change_usage (PfCtl *ctl, const char *uplink, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  guint64 bytes = 0;
+
+  if (opt_set_usage != NULL && !pf_parse_size (opt_set_usage, &bytes, NULL))
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
+                   /* TRANSLATORS: "usage --set" with a bad size */
+                   _("Invalid size \"%s\" (expected e.g. 3.2GB or 800MB)"), opt_set_usage);
+      return FALSE;
+    }
+  if (opt_set_usage != NULL)
+    reply = call_mutating (ctl, "SetUsage", g_variant_new ("(st)", uplink, bytes), G_VARIANT_TYPE_UNIT, error);
+  else
+    reply = call_mutating (ctl, "ResetUsage", g_variant_new ("(s)", uplink), G_VARIANT_TYPE_UNIT, error);
+  return reply != NULL;
+}
+
+static gboolean
+cmd_usage (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  const char *only = args[0];
+  g_autoptr(GPtrArray) uplinks = NULL;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  gboolean any = FALSE;
+
+  if ((opt_set_usage != NULL || opt_reset_usage) && only == NULL)
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
+                   /* TRANSLATORS: "usage --set/--reset" without an uplink */
+                   _("--set and --reset need an uplink"));
+      return FALSE;
+    }
+  if (opt_set_usage != NULL && opt_reset_usage)
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_USAGE,
+                   /* TRANSLATORS: "usage" with both --set and --reset */
+                   _("--set and --reset exclude each other"));
+      return FALSE;
+    }
+  if ((opt_set_usage != NULL || opt_reset_usage) && !change_usage (ctl, only, error))
+    return FALSE;
+
+  uplinks = get_uplinks (ctl, error);
+  if (uplinks == NULL)
+    return FALSE;
+  json_builder_begin_object (builder);
+  for (guint i = 0; i < uplinks->len; i++)
+    {
+      PfDBusUplink1 *uplink = g_ptr_array_index (uplinks, i);
+      const char *name = or_empty (pf_dbus_uplink1_get_name (uplink));
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      JsonObject *usage;
+
+      if (!is_backup (uplink) || (only != NULL && !g_str_equal (only, name)))
+        continue;
+      usage = get_usage_json (ctl, name, parser, error);
+      if (usage == NULL)
+        return FALSE;
+      if (opt_json)
+        {
+          json_builder_set_member_name (builder, name);
+          json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
+        }
+      else
+        {
+          if (any)
+            print_line ("");
+          print_usage (usage);
+        }
+      any = TRUE;
+    }
+  json_builder_end_object (builder);
+  if (only != NULL && !any)
+    {
+      g_set_error (error, PF_CTL_ERROR, PF_CTL_ERROR_FAILED,
+                   /* TRANSLATORS: "usage UPLINK" with a name that is not a backup */
+                   _("No backup uplink named \"%s\""), only);
+      return FALSE;
+    }
+  if (opt_json)
+    {
+      g_autoptr(JsonNode) root = json_builder_get_root (builder);
+      g_autofree char *text = json_to_pretty_string (root);
+
+      print_line (text);
+    }
+  else if (!any)
+    /* TRANSLATORS: "modem" without an uplink, and no backup to show */
+    print_line (_("No backup uplink is configured"));
+  return TRUE;
+}
+
+static gboolean
+cmd_notify_test (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariantIter) iter = NULL;
+  const char *result;
+  gboolean all_delivered = TRUE;
+
+  reply = call_mutating (ctl, "NotifyTest", NULL, G_VARIANT_TYPE ("(as)"), error);
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get (reply, "(as)", &iter);
+  while (g_variant_iter_loop (iter, "&s", &result))
+    {
+      print_line (result);
+      if (!g_str_has_suffix (result, ": delivered"))
+        all_delivered = FALSE;
+    }
+  if (!all_delivered)
+    {
+      g_set_error_literal (error, PF_CTL_ERROR, PF_CTL_ERROR_NEGATIVE,
+                           /* TRANSLATORS: "notify-test": a notifier did not deliver */
+                           _("A test message was not delivered"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 set_mode (PfCtl *ctl, const char *mode, const char *uplink, GError **error)
 {
@@ -1443,6 +1735,16 @@ static const PfCommand commands[] = {
     /* TRANSLATORS: the argument of "test" in its --help: an uplink's name */
     N_("UPLINK"),
     NULL, 1, 1, TRUE },
+  { "usage", cmd_usage,
+    /* TRANSLATORS: summary of "usage" */
+    N_("Show the data used on the backups this billing cycle, day by day"),
+    /* TRANSLATORS: the argument of "usage" in its --help: an uplink's name, optional */
+    N_("[UPLINK]"),
+    usage_options, 0, 1, TRUE },
+  { "notify-test", cmd_notify_test,
+    /* TRANSLATORS: summary of "notify-test" */
+    N_("Send a test message through every notifier"),
+    "", NULL, 0, 0, TRUE },
   { "reload", cmd_reload,
     /* TRANSLATORS: summary of "reload" */
     N_("Make the daemon read its configuration again"),

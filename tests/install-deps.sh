@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="
   build-essential meson ninja-build pkg-config gettext libxml2-utils
-  libglib2.0-dev libglib2.0-bin libnm-dev libmm-glib-dev libsoup-3.0-dev libjson-glib-dev
+  libglib2.0-dev libglib2.0-bin glib-networking libnm-dev libmm-glib-dev libsoup-3.0-dev libjson-glib-dev
   libnftables-dev libmnl-dev libnl-3-dev libnl-route-3-dev libpolkit-gobject-1-dev polkitd
   systemd
   network-manager modemmanager dbus-daemon nftables iproute2 conntrack procps psmisc

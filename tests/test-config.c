@@ -183,7 +183,12 @@ test_example_defaults_documented (void)
       g_assert_cmpuint (a->standby_test_interval_s, ==, b->standby_test_interval_s);
       g_assert_cmpuint (a->table, ==, b->table);
       g_assert_cmpuint (a->activate_timeout_ms, ==, b->activate_timeout_ms);
+      g_assert_cmpuint (a->billing_day, ==, b->billing_day);
+      g_assert_cmpmem (a->usage_alerts, a->n_usage_alerts * sizeof (guint),
+                       b->usage_alerts, b->n_usage_alerts * sizeof (guint));
+      g_assert_cmpint (a->cap_action, ==, b->cap_action);
     }
+  g_assert_cmpstr (plain->language, ==, config->language);
   g_assert_cmphex (plain->probe_mark, ==, config->probe_mark);
   g_assert_cmpuint (plain->rule_priority, ==, config->rule_priority);
   g_assert_cmphex (plain->ct_mark_mask, ==, config->ct_mark_mask);
@@ -402,6 +407,13 @@ test_describe (void)
                                         "interface=wwan0\n"
                                         "standby=cold\n"
                                         "management=192.168.8.1\n"
+                                        "plan=2GB\n"
+                                        "billing-day=5\n"
+                                        "usage-alerts=80;100\n"
+                                        "cap-action=block\n"
+                                        "[notify telegram]\n"
+                                        "token-file=/etc/pvefailover/token\n"
+                                        "chat-id=42\n"
                                         "[guests]\n"
                                         "allow=192.168.2.29\n");
   g_autofree char *summary = pf_config_describe (config);
@@ -420,9 +432,12 @@ test_describe (void)
     "failback hold 1min\n"
     "  cold standby, standby test every 30min, activation limit 30s, routing table 7100, "
     "management 192.168.8.1\n"
+    "  plan 2.00 GB per cycle, cycle starts on day 5, alerts at 80%, 100%, at the cap: block\n"
     "guests allowed on a backup: 192.168.2.29/32\n"
     "daemon: probe mark 0x70f0, ip rule priority 10000-10002, conntrack mark mask 0x00ff0000, "
-    "on stop restore\n");
+    "on stop restore\n"
+    "notify telegram: telegram chat 42, token from /etc/pvefailover/token, at most 6 messages a minute, in en\n"
+    "hooks: " PF_DEFAULT_HOOKS_DIR " (timeout 30 s)\n");
 }
 
 /* All errors of a stage are reported, sorted by line. */
@@ -458,6 +473,88 @@ test_nul_byte (void)
   g_assert_null (config);
   g_assert_error (error, PF_ERROR, PF_ERROR_INVALID_CONFIG);
   g_assert_cmpstr (error->message, ==, "test.conf: contains a NUL byte: not a text file");
+}
+
+static void
+test_plan_and_notifiers (void)
+{
+  g_autoptr(PfConfig) config = load_ok (
+    PRIMARY
+    "[daemon]\nlanguage=fr\n"
+    "[uplink lte]\ninterface=wwan0\nplan=1.5GB\nbilling-day=31\nusage-alerts=80%, 100%\ncap-action=restrict\n"
+    "[uplink sat]\ninterface=eth9\npriority=200\nbilling-start=2026-11-05\nbilling-period=30d\n"
+    "[notify telegram]\ntoken-file=/etc/pvefailover/telegram.token\nchat-id=-100123\ntopic-id=7\n"
+    "[notify ntfy]\ntype=webhook\nurl=https://ntfy.example/pve\nheader=Authorization: Bearer x\nrate-limit=2\n"
+    "[hooks]\ndirectory=/srv/hooks\ntimeout=5s\n");
+  const PfUplinkConfig *lte = pf_config_find_uplink (config, "lte");
+  const PfUplinkConfig *sat = pf_config_find_uplink (config, "sat");
+  const PfNotifierConfig *tg, *hook;
+
+  g_assert_cmpuint (lte->plan_bytes, ==, 1500000000);
+  g_assert_cmpuint (lte->billing_day, ==, 31);
+  g_assert_null (lte->billing_start);
+  g_assert_cmpuint (lte->n_usage_alerts, ==, 2);
+  g_assert_cmpuint (lte->usage_alerts[0], ==, 80);
+  g_assert_cmpuint (lte->usage_alerts[1], ==, 100);
+  g_assert_cmpint (lte->cap_action, ==, PF_CAP_RESTRICT);
+  /* Defaults */
+  g_assert_cmpuint (sat->plan_bytes, ==, 0);
+  g_assert_cmpstr (sat->billing_start, ==, "2026-11-05");
+  g_assert_cmpuint (sat->billing_period_days, ==, 30);
+  g_assert_cmpuint (sat->n_usage_alerts, ==, 4);
+  g_assert_cmpuint (sat->usage_alerts[3], ==, 100);
+  g_assert_cmpint (sat->cap_action, ==, PF_CAP_NOTIFY);
+
+  g_assert_cmpstr (config->language, ==, "fr");
+  g_assert_cmpuint (config->notifiers->len, ==, 2);
+  tg = g_ptr_array_index (config->notifiers, 0);
+  hook = g_ptr_array_index (config->notifiers, 1);
+  g_assert_cmpint (tg->kind, ==, PF_NOTIFIER_TELEGRAM);
+  g_assert_cmpstr (tg->chat_id, ==, "-100123");
+  g_assert_cmpint (tg->topic_id, ==, 7);
+  g_assert_cmpuint (tg->rate_limit, ==, PF_DEFAULT_NOTIFY_RATE_LIMIT);
+  g_assert_cmpint (hook->kind, ==, PF_NOTIFIER_WEBHOOK);
+  g_assert_cmpstr (hook->header, ==, "Authorization: Bearer x");
+  g_assert_cmpuint (hook->rate_limit, ==, 2);
+  g_assert_cmpstr (config->hooks_dir, ==, "/srv/hooks");
+  g_assert_cmpuint (config->hook_timeout_ms, ==, 5000);
+}
+
+static void
+test_size (void)
+{
+  static const struct { const char *text; guint64 bytes; } good[] = {
+    { "0", 0 }, { "900", 900 }, { "10GB", G_GUINT64_CONSTANT (10000000000) }, { "500 MB", 500000000 },
+    { "1.5GB", 1500000000 }, { "2GiB", G_GUINT64_CONSTANT (2147483648) }, { "4kb", 4000 },
+  };
+  static const char *const bad[] = { "", "GB", "-1GB", "1.5", "10 GO", "1e9", "99999999999TB" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      guint64 bytes = 1;
+
+      g_assert_true (pf_parse_size (good[i].text, &bytes, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (bytes, ==, good[i].bytes);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      guint64 bytes;
+
+      g_assert_false (pf_parse_size (bad[i], &bytes, &error));
+      g_assert_error (error, PF_ERROR, PF_ERROR_INVALID_CONFIG);
+    }
+  {
+    g_autofree char *a = pf_format_size (950);
+    g_autofree char *b = pf_format_size (1234567);
+    g_autofree char *c = pf_format_size (G_GUINT64_CONSTANT (10000000000));
+
+    g_assert_cmpstr (a, ==, "950 B");
+    g_assert_cmpstr (b, ==, "1.23 MB");
+    g_assert_cmpstr (c, ==, "10.0 GB");
+  }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -496,10 +593,71 @@ static const ErrorCase error_cases[] = {
     PRIMARY "modem=hilink\n",
     "test.conf:5: [uplink wan] key \"modem\": only valid for a backup uplink (this one has role=primary)" },
 
+  /* Data plan (backups) */
+  { "plan-size", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nplan=10 GO\n",
+    "test.conf:7: [uplink lte] key \"plan\": invalid value \"10 GO\" (expected a size such as 10GB, 500MB or 2GiB)" },
+  { "billing-day", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nbilling-day=32\n",
+    "test.conf:7: [uplink lte] key \"billing-day\": invalid value \"32\" (expected a number from 1 to 31)" },
+  { "billing-start-date", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nbilling-start=2027-02-29\nbilling-period=30d\n",
+    "test.conf:7: [uplink lte] key \"billing-start\": invalid value \"2027-02-29\" (expected a date such as 2026-11-05)" },
+  { "billing-start-needs-period", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nbilling-start=2026-11-05\n",
+    "test.conf:7: [uplink lte] key \"billing-start\": billing-start needs billing-period= (such as 30d)" },
+  { "billing-period-days", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nbilling-start=2026-11-05\nbilling-period=36h\n",
+    "test.conf:8: [uplink lte] key \"billing-period\": invalid value \"36h\" (expected whole days from 1d to 366d, such as 30d)" },
+  { "billing-day-and-start", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nbilling-start=2026-11-05\nbilling-period=30d\nbilling-day=5\n",
+    "test.conf:9: [uplink lte] key \"billing-day\": billing-day and billing-start exclude each other "
+    "(monthly on a day, or periods from a date)" },
+  { "usage-alerts-order", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\nusage-alerts=80;50\n",
+    "test.conf:7: [uplink lte] key \"usage-alerts\": invalid value \"80;50\" (expected up to 8 ascending "
+    "percents from 1 to 100, such as 50;80;95;100, or none)" },
+  { "cap-action-needs-plan", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\ncap-action=block\n",
+    "test.conf:7: [uplink lte] key \"cap-action\": cap-action=block needs plan= (the plan's size)" },
+  { "plan-on-primary", NULL,
+    PRIMARY "plan=10GB\n",
+    "test.conf:5: [uplink wan] key \"plan\": only valid for a backup uplink (this one has role=primary)" },
+
+  /* Notifiers and hooks */
+  { "notify-needs-type", NULL,
+    PRIMARY "[notify phone]\nurl=https://ntfy.example/pve\n",
+    "test.conf:5: [notify phone]: type= is needed (telegram or webhook)" },
+  { "notify-telegram-needs-token", NULL,
+    PRIMARY "[notify telegram]\nchat-id=42\n",
+    "test.conf:5: [notify telegram]: a Telegram notifier needs token-file= (the bot token's file) and chat-id=" },
+  { "notify-chat-id", NULL,
+    PRIMARY "[notify telegram]\ntoken-file=/etc/pvefailover/token\nchat-id=me\n",
+    "test.conf:7: [notify telegram] key \"chat-id\": invalid value \"me\" (expected a numeric chat id or @channelname)" },
+  { "notify-url", NULL,
+    PRIMARY "[notify webhook]\nurl=ftp://example.org/\n",
+    "test.conf:6: [notify webhook] key \"url\": invalid value \"ftp://example.org/\" (expected an http:// or https:// URL)" },
+  { "notify-header-secret-not-echoed", NULL,
+    PRIMARY "[notify webhook]\nurl=https://example.org/\nheader=Bearer s3cret\n",
+    "test.conf:7: [notify webhook] key \"header\": invalid value \"…\" (expected a header such as "
+    "\"Authorization: Bearer TOKEN\")" },
+  { "notify-mixed-keys", NULL,
+    PRIMARY "[notify webhook]\nurl=https://example.org/\nchat-id=42\n",
+    "test.conf:5: [notify webhook]: token-file=, chat-id=, topic-id= and api-url= are for type=telegram" },
+  { "notify-unknown-key", NULL,
+    PRIMARY "[notify webhook]\nurl=https://example.org/\ntoken=abc\n",
+    "test.conf:7: [notify webhook] key \"token\": unknown key" },
+  { "hooks-timeout", NULL,
+    PRIMARY "[hooks]\ntimeout=2h\n",
+    "test.conf:6: [hooks] key \"timeout\": invalid value \"2h\" (expected a duration from 1s to 1h)" },
+  { "language", NULL,
+    PRIMARY "[daemon]\nlanguage=de\n",
+    "test.conf:6: [daemon] key \"language\": invalid value \"de\" (expected en or fr)" },
+
   /* Syntax */
   { "unknown-group", NULL,
     PRIMARY "[probes]\nx=1\n",
-    "test.conf:5: unknown group [probes] (expected [daemon], [guests] or [uplink NAME])" },
+    "test.conf:5: unknown group [probes] (expected [daemon], [guests], [hooks], [uplink NAME] or [notify NAME])" },
   { "unknown-key", NULL,
     PRIMARY "colour=blue\n",
     "test.conf:5: [uplink wan] key \"colour\": unknown key" },
@@ -971,6 +1129,8 @@ main (int    argc,
   g_test_add_func ("/config/duration", test_duration);
   g_test_add_func ("/config/format-duration", test_format_duration);
   g_test_add_func ("/config/target", test_target_parse);
+  g_test_add_func ("/config/plan-and-notifiers", test_plan_and_notifiers);
+  g_test_add_func ("/config/size", test_size);
 
   for (gsize i = 0; i < G_N_ELEMENTS (error_cases); i++)
     {

@@ -61,12 +61,21 @@ static const PfFirewallUplink no_management[] = {
   { "lte", "wwan0", TRUE, FALSE, NULL, 0x00020000 },
 };
 
+/* Plans used up: lte carries traffic but only for the host (restrict);
+ * sat is blocked while active (block). */
+static const PfFirewallUplink capped[] = {
+  { "primary", "vmbr0", FALSE, FALSE, NULL, 0x00010000 },
+  { "lte", "enx0c5b8f279a64", TRUE, TRUE, "192.168.8.1", 0x00020000, PF_FIREWALL_LIMIT_GUESTS },
+  { "sat", "eth9", TRUE, TRUE, NULL, 0x00030000, PF_FIREWALL_LIMIT_ALL },
+};
+
 static const GoldenCase golden_cases[] = {
   { "standby-one-backup", standby_one_backup, G_N_ELEMENTS (standby_one_backup), allowed_guests },
   { "failed-over", failed_over, G_N_ELEMENTS (failed_over), allowed_guests },
   { "two-backups-one-active", two_backups_one_active, G_N_ELEMENTS (two_backups_one_active), allowed_guests },
   { "no-allowed-guests", failed_over, G_N_ELEMENTS (failed_over), no_guests },
   { "no-management", no_management, G_N_ELEMENTS (no_management), allowed_guests },
+  { "plans-used-up", capped, G_N_ELEMENTS (capped), allowed_guests },
 };
 
 static void

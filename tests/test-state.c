@@ -63,6 +63,8 @@ test_round_trip (Fixture *f, gconstpointer data)
   state->last_reason = g_strdup ("primary down: 5/5 rounds lost, \"quoted\" é");
   pf_state_add_event (state, pf_event_new (42, "failover", "primary", "lte", "blackhole"));
   pf_state_add_event (state, pf_event_new (43, "mode", NULL, "lte", "forced"));
+  state->usage = json_from_string ("{\"lte\": {\"format\": 1, \"used\": 123456789}}", &error);
+  g_assert_no_error (error);
 
   g_assert_true (pf_state_save (state, f->path, &error));
   g_assert_no_error (error);
@@ -83,6 +85,9 @@ test_round_trip (Fixture *f, gconstpointer data)
   g_assert_cmpstr (event->reason, ==, "blackhole");
   event = g_ptr_array_index (loaded->events, 1);
   g_assert_cmpstr (event->from, ==, "");
+  /* The usage object is kept as it was (pf-accounting reads it). */
+  g_assert_nonnull (loaded->usage);
+  g_assert_true (json_node_equal (loaded->usage, state->usage));
 
   /* Saving again over the old file (the atomic rename path) keeps it whole. */
   g_assert_true (pf_state_save (loaded, f->path, &error));

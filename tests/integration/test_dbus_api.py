@@ -68,6 +68,36 @@ def check_set_mode_denied_changes_nothing(lab, d, polkit):
     assert name == 'org.pvefailover.Error.NotAuthorized'
     name, _ = dbus_error(d.call, 'TestUplink', '(s)', 'lte')
     assert name == 'org.pvefailover.Error.NotAuthorized'
+    used = d.uplink_prop('lte', 'UsageBytes')
+    name, _ = dbus_error(d.call, 'SetUsage', '(st)', 'lte', 123456789)
+    assert name == 'org.pvefailover.Error.NotAuthorized'
+    name, _ = dbus_error(d.call, 'ResetUsage', '(s)', 'lte')
+    assert name == 'org.pvefailover.Error.NotAuthorized'
+    assert d.uplink_prop('lte', 'UsageBytes') < 123456789 and d.uplink_prop('lte', 'UsageBytes') >= used
+    name, _ = dbus_error(d.call, 'NotifyTest')
+    assert name == 'org.pvefailover.Error.NotAuthorized'
+
+
+def check_usage_readable_and_corrected_when_allowed(lab, d, polkit):
+    polkit.set_allowed([])
+    r = busctl_as_nobody(lab, 'call', 'org.pvefailover', '/org/pvefailover',
+                         'org.pvefailover.Manager1', 'GetUsage', 's', 'lte')
+    assert r.returncode == 0, r.stderr
+    usage = json.loads(json.loads(r.stdout)['data'][0])
+    for key in ('plan', 'cycle_start', 'cycle_end', 'used', 'monitoring', 'percent', 'projected',
+                'capped', 'cap_action', 'thresholds', 'reported', 'days', 'history'):
+        assert key in usage, key
+    assert usage['percent'] is None and usage['plan'] == 0, usage
+    import math
+    assert math.isnan(d.uplink_prop('lte', 'UsagePercent'))
+    assert dbus_error(d.call, 'GetUsage', '(s)', 'primary')[0] == 'org.pvefailover.Error.NotFound'
+    polkit.set_allowed(['org.pvefailover.usage'])
+    d.call('SetUsage', '(st)', 'lte', 5_000_000)
+    assert d.uplink_prop('lte', 'UsageBytes') == 5_000_000
+    assert json.loads(d.call('GetUsage', '(s)', 'lte')[0])['used'] == 5_000_000
+    d.call('ResetUsage', '(s)', 'lte')
+    assert d.uplink_prop('lte', 'UsageBytes') < 5_000_000
+    assert dbus_error(d.call, 'SetUsage', '(st)', 'nope', 1)[0] == 'org.pvefailover.Error.NotFound'
 
 
 def check_set_mode_allowed_and_signals(lab, d, polkit):
@@ -187,6 +217,7 @@ def main():
             check_properties_readable_by_anyone,
             check_set_mode_denied_changes_nothing,
             check_set_mode_allowed_and_signals,
+            check_usage_readable_and_corrected_when_allowed,
             check_bad_arguments,
             check_test_uplink_through_the_standby_block,
             check_reload_refuses_a_bad_file_and_accepts_a_good_one,

@@ -36,7 +36,7 @@ MANAGER_PATH = '/org/pvefailover'
 MANAGER_IFACE = 'org.pvefailover.Manager1'
 UPLINK_IFACE = 'org.pvefailover.Uplink1'
 ALL_ACTIONS = ['org.pvefailover.set-mode', 'org.pvefailover.test-uplink', 'org.pvefailover.reload',
-               'org.pvefailover.modem-identity']
+               'org.pvefailover.modem-identity', 'org.pvefailover.usage', 'org.pvefailover.notify-test']
 
 _SRC = os.environ.get('PF_SOURCE_DIR',
                       os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
