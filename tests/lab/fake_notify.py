@@ -88,7 +88,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             'headers': {k.lower(): v for k, v in self.headers.items()},
             'body': body,
         })
-        answer = fake._next_answer()
+        answer = fake._next_answer(self.path)
         if answer == 'hang':
             fake._stopping.wait(120)
             self.close_connection = True
@@ -128,12 +128,13 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 class FakeNotify:
-    def __init__(self, pki, port=0, host='127.0.0.1', log=None):
+    def __init__(self, pki, port=0, host='127.0.0.1', log=None, answers=None):
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(pki['cert'], pki['key'])
         self.port = port
         self.host = host
         self.log = log
+        self.answers_file = answers
         self.requests = []
         self.tls_failures = 0
         self._answers = []
@@ -166,8 +167,19 @@ class FakeNotify:
         with self._lock:
             self._answers.extend(answers)
 
-    def _next_answer(self):
+    def _next_answer(self, path=''):
         with self._lock:
+            if self.answers_file is not None and os.path.exists(self.answers_file):
+                # served: the script is a file the test writes, one answer a line, each
+                # for any request or, after a path prefix ("/bot status 429 ..."), for those
+                with open(self.answers_file) as f:
+                    lines = f.read().splitlines()
+                for i, line in enumerate(lines):
+                    prefix, _, rest = line.partition(' ')
+                    if not prefix.startswith('/') or path.startswith(prefix):
+                        with open(self.answers_file, 'w') as f:
+                            f.write(''.join(x + '\n' for x in lines[:i] + lines[i + 1:]))
+                        return rest if prefix.startswith('/') else line
             return self._answers.pop(0) if self._answers else 'ok'
 
     def _record(self, request):
@@ -198,10 +210,12 @@ def read_log(path):
 def serve_main(directory, host, port):
     """Serve in this process (e.g. inside a lab namespace) with the PKI that make_pki(directory,
     ip=host) made, every request appended to directory/requests.jsonl; directory/ready once
-    listening; until SIGTERM."""
+    listening; until SIGTERM. The answers come from directory/answers, one a line (as
+    script()), consumed in order; 'ok' when it is empty."""
     import signal
     pki = {'cert': os.path.join(directory, 'server.pem'), 'key': os.path.join(directory, 'server.key')}
-    fake = FakeNotify(pki, port=int(port), host=host, log=os.path.join(directory, 'requests.jsonl'))
+    fake = FakeNotify(pki, port=int(port), host=host, log=os.path.join(directory, 'requests.jsonl'),
+                      answers=os.path.join(directory, 'answers'))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
     open(os.path.join(directory, 'ready'), 'w').close()

@@ -5,6 +5,8 @@ fake webhook served over HTTPS (a test CA) in the inet namespace, reached throug
 whichever uplink works, and hooks in a hooks directory.
 
 - pvefailoverctl notify-test reaches both, the token and the webhook's header stay secret;
+- a 429 with retry_after and a 502 from Telegram and a hanging webhook are retried, and
+  each message is delivered once;
 - a failover and a failback are told in French (language=fr) and run the hooks, in order,
   with their arguments and environment; a failing hook is an event, once;
 - during a total outage (primary blackholed, backup dead) the events wait in the queue and
@@ -144,6 +146,35 @@ def check_failover_and_failback_told_and_hooked(c):
     assert not any(r[0] == 'hook-failed' for r in c.hooks_run()), c.hooks_run()
 
 
+def check_refusals_and_errors_of_the_services(c):
+    """A 429 with retry_after and a 502 from Telegram, a hanging webhook: each retried, each
+    message delivered once, Telegram not asked again before retry_after."""
+    lab, d = c.lab, c.d
+    time.sleep(12)
+    n = len(c.requests())
+    with open(os.path.join(c.dir, 'answers'), 'w') as f:
+        f.write('/bot status 429 {"ok": false, "error_code": 429, "description": '
+                '"Too Many Requests: retry after 4", "parameters": {"retry_after": 4}}\n'
+                '/bot status 502\n'
+                '/hook hang\n')
+    d.call('SetMode', '(ss)', 'maintenance', '')
+    tg = c.wait_telegram(lambda t: len(t) >= 3, n, 60, 'three attempts at Telegram')
+    reqs = [r for r in c.requests()[n:] if r['path'].startswith('/bot')]
+    gap = reqs[1]['wall'] - reqs[0]['wall']
+    print(f'# Telegram: 429, then {gap:.1f} s later 502, then delivered', flush=True)
+    assert gap >= 4.0, gap
+    assert len(set(tg)) == 1, tg            # the same message each time
+    d.wait_for(lambda: len([r for r in c.requests()[n:] if r['path'] == '/hook']) >= 2, 60, interval=0.5,
+               what='the webhook retried after hanging')
+    time.sleep(3)
+    assert len(c.telegram_texts(n)) == 3, c.telegram_texts(n)
+    log = d.log()
+    assert 'HTTP 429' in log or 'retry after 4' in log, log[-2000:]
+    assert 'HTTP 502' in log, log[-2000:]
+    assert 'timeout after' in log, log[-2000:]
+    d.call('SetMode', '(ss)', 'auto', '')
+
+
 def check_total_outage_delivered_in_order_afterwards(c):
     lab, d = c.lab, c.d
     time.sleep(12)          # the rate limit's spacing from the previous messages
@@ -230,6 +261,7 @@ def main():
         rc = pftest.run([
             check_notify_test_reaches_both,
             check_failover_and_failback_told_and_hooked,
+            check_refusals_and_errors_of_the_services,
             check_total_outage_delivered_in_order_afterwards,
             check_flapping_is_coalesced,
             check_secrets_never_shown,
