@@ -62,6 +62,7 @@ struct _PfUplink
   gint64                link_back_us;   /* when the carrier last came back */
   gint64                measured_us;    /* when the measurements were last exported */
   guint64               monitoring_bytes; /* backups: probe bytes not yet taken by the accounting */
+  char                 *changed_key;      /* what the last "changed" signal told the manager */
 };
 
 /* Loss, RTT, the last round and the wording of the health change with every
@@ -490,6 +491,28 @@ follow_ip_interface (PfUplink *self)
     set_ifname (self, want);
 }
 
+/* "changed" tells the manager to decide and apply again: only when what
+ * the policy or the actuators read of this uplink moved, not after every
+ * round (that would render the firewall twice a second for nothing). */
+static void
+emit_changed_if_needed (PfUplink *self,
+                        gboolean  ready)
+{
+  PfPolicyUplink in;
+  g_autofree char *key = NULL;
+
+  pf_uplink_fill_policy (self, &in);
+  key = g_strdup_printf ("%d %" G_GINT64_FORMAT " %d %s %s %d %d %d", in.state, in.state_since_us,
+                         in.usable, self->ifname ? self->ifname : "-",
+                         pf_uplink_get_gateway (self) ? pf_uplink_get_gateway (self) : "-",
+                         ready, self->carrier, self->active);
+  if (g_strcmp0 (key, self->changed_key) == 0)
+    return;
+  g_free (self->changed_key);
+  self->changed_key = g_steal_pointer (&key);
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+}
+
 static void
 recompute_state (PfUplink *self)
 {
@@ -528,7 +551,7 @@ recompute_state (PfUplink *self)
 
   if (state != old_state)
     g_signal_emit (self, signals[SIGNAL_STATE_CHANGED], 0, (int) old_state, (int) state);
-  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+  emit_changed_if_needed (self, ready);
 }
 
 static void
@@ -1472,6 +1495,7 @@ pf_uplink_finalize (GObject *object)
   g_clear_pointer (&self->modem_health, pf_modem_health_free);
   g_free (self->ifname);
   g_free (self->last_round);
+  g_free (self->changed_key);
   g_free (self->reason);
   g_free (self->standby_reason);
   G_OBJECT_CLASS (pf_uplink_parent_class)->finalize (object);
