@@ -278,20 +278,41 @@ find_account (PfAccounting  *self,
   return NULL;
 }
 
-gboolean
-pf_accounting_is_capped (PfAccounting *self,
-                         PfUplink     *uplink)
+/* The account of @uplink, NULL when it is not counted (the primary). */
+static Account *
+account_of (PfAccounting *self,
+            PfUplink     *uplink)
 {
-  g_return_val_if_fail (PF_IS_ACCOUNTING (self), FALSE);
-
   for (guint i = 0; i < self->accounts->len; i++)
     {
       Account *account = &g_array_index (self->accounts, Account, i);
 
       if (account->uplink == uplink)
-        return account->capped;
+        return account;
     }
-  return FALSE;
+  return NULL;
+}
+
+gboolean
+pf_accounting_is_capped (PfAccounting *self,
+                         PfUplink     *uplink)
+{
+  Account *account;
+
+  g_return_val_if_fail (PF_IS_ACCOUNTING (self), FALSE);
+
+  account = account_of (self, uplink);
+  return account != NULL && account->capped;
+}
+
+/* After a correction: save soon, report what it crossed, show it. */
+static void
+corrected (PfAccounting *self,
+           Account      *account)
+{
+  self->dirty = TRUE;
+  check_limits (self, account);
+  publish (account);
 }
 
 gboolean
@@ -308,9 +329,7 @@ pf_accounting_set_used (PfAccounting  *self,
   pf_accounting_sample (self);   /* what was counted so far belongs to the old figure */
   pf_usage_set_used (account->usage, g_get_real_time (), bytes);
   g_message ("%s: data used this cycle set to %s", name, size);
-  self->dirty = TRUE;
-  check_limits (self, account);
-  publish (account);
+  corrected (self, account);
   return TRUE;
 }
 
@@ -326,9 +345,7 @@ pf_accounting_reset (PfAccounting  *self,
   pf_accounting_sample (self);
   pf_usage_reset (account->usage, g_get_real_time ());
   g_message ("%s: data used this cycle reset to 0", name);
-  self->dirty = TRUE;
-  check_limits (self, account);
-  publish (account);
+  corrected (self, account);
   return TRUE;
 }
 
@@ -352,8 +369,6 @@ pf_accounting_describe (PfAccounting  *self,
 {
   Account *account = find_account (self, name, error);
   g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonBuilder) saved = json_builder_new ();
-  g_autoptr(JsonNode) saved_root = NULL;
   g_autoptr(JsonNode) root = NULL;
   const PfUplinkConfig *config;
   const PfUsageCycle *history;
@@ -368,9 +383,6 @@ pf_accounting_describe (PfAccounting  *self,
   percent = pf_usage_get_percent (account->usage);
   days = pf_usage_get_days (account->usage, &n_days);
   history = pf_usage_get_history (account->usage, &n_history);
-  /* The reported thresholds are in the saved form only. */
-  pf_usage_to_json (account->usage, saved);
-  saved_root = json_builder_get_root (saved);
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "uplink");
@@ -397,9 +409,7 @@ pf_accounting_describe (PfAccounting  *self,
   json_builder_set_member_name (b, "cap_action");
   json_builder_add_string_value (b, pf_cap_action_to_string (config->cap_action));
   add_uint_array (b, "thresholds", config->usage_alerts, config->n_usage_alerts);
-  json_builder_set_member_name (b, "reported");
-  json_builder_add_value (b, json_node_copy (json_object_get_member (json_node_get_object (saved_root),
-                                                                     "reported")));
+  pf_usage_add_reported_json (account->usage, b);
   json_builder_set_member_name (b, "days");
   json_builder_begin_array (b);
   for (guint i = 0; i < n_days; i++)
@@ -442,26 +452,22 @@ pf_accounting_environment (PfAccounting *self,
                            PfUplink     *uplink)
 {
   g_autoptr(GStrvBuilder) env = g_strv_builder_new ();
+  Account *account;
+  double percent;
 
   g_return_val_if_fail (PF_IS_ACCOUNTING (self), NULL);
 
-  for (guint i = 0; i < self->accounts->len; i++)
-    {
-      Account *account = &g_array_index (self->accounts, Account, i);
-      double percent;
-
-      if (account->uplink != uplink)
-        continue;
-      percent = pf_usage_get_percent (account->usage);
-      add_env (env, "PVEFAILOVER_USAGE_BYTES", pf_usage_get_used (account->usage));
-      add_env (env, "PVEFAILOVER_PLAN_BYTES", pf_uplink_get_config (uplink)->plan_bytes);
-      if (percent >= 0)
-        add_env (env, "PVEFAILOVER_USAGE_PERCENT", (guint64) round (percent));
-      else
-        g_strv_builder_add (env, "PVEFAILOVER_USAGE_PERCENT=");  /* no plan size */
-      return g_strv_builder_end (env);
-    }
-  return NULL;
+  account = account_of (self, uplink);
+  if (account == NULL)
+    return NULL;
+  percent = pf_usage_get_percent (account->usage);
+  add_env (env, "PVEFAILOVER_USAGE_BYTES", pf_usage_get_used (account->usage));
+  add_env (env, "PVEFAILOVER_PLAN_BYTES", pf_uplink_get_config (uplink)->plan_bytes);
+  if (percent >= 0)
+    add_env (env, "PVEFAILOVER_USAGE_PERCENT", (guint64) round (percent));
+  else
+    g_strv_builder_add (env, "PVEFAILOVER_USAGE_PERCENT=");  /* no plan size */
+  return g_strv_builder_end (env);
 }
 
 static void

@@ -1422,14 +1422,21 @@ uplink_parse_modem (const UplinkKey *spec, PfUplinkConfig *uplink, const char *v
   return TRUE;
 }
 
+/* An http:// or https:// URL with a host. */
+static gboolean
+is_http_url (const char *value)
+{
+  g_autoptr(GUri) uri = g_uri_parse (value, G_URI_FLAGS_NONE, NULL);
+
+  return uri != NULL && g_uri_get_host (uri) != NULL && *g_uri_get_host (uri) != '\0' &&
+         (g_strcmp0 (g_uri_get_scheme (uri), "http") == 0 || g_strcmp0 (g_uri_get_scheme (uri), "https") == 0);
+}
+
 /* modem-api: an http:// or https:// base URL of the stick's own API. */
 static gboolean
 uplink_parse_modem_api (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
 {
-  g_autoptr(GUri) uri = g_uri_parse (value, G_URI_FLAGS_NONE, NULL);
-
-  if (uri == NULL || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0' ||
-      (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 && g_strcmp0 (g_uri_get_scheme (uri), "https") != 0))
+  if (!is_http_url (value))
     return invalid_value (error, value, "an http:// or https:// URL");
   g_free (uplink->modem_api);
   uplink->modem_api = g_strdup (value);
@@ -1793,15 +1800,6 @@ notifier_free (PfNotifierConfig *notifier)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfNotifierConfig, notifier_free)
 
-static gboolean
-is_http_url (const char *value)
-{
-  g_autoptr(GUri) uri = g_uri_parse (value, G_URI_FLAGS_NONE, NULL);
-
-  return uri != NULL && g_uri_get_host (uri) != NULL && *g_uri_get_host (uri) != '\0' &&
-         (g_str_equal (g_uri_get_scheme (uri), "http") || g_str_equal (g_uri_get_scheme (uri), "https"));
-}
-
 /* One key of a [notify NAME] group into @n; FALSE with @error for a bad value. */
 static gboolean
 notifier_parse_key (PfNotifierConfig  *n,
@@ -1820,10 +1818,12 @@ notifier_parse_key (PfNotifierConfig  *n,
     }
   else if (g_str_equal (key, "token-file") || g_str_equal (key, "ca-file"))
     {
+      char **field = g_str_equal (key, "token-file") ? &n->token_file : &n->ca_file;
+
       if (!g_path_is_absolute (value))
         return invalid_value (error, value, "an absolute path");
-      g_free (*key == 't' ? n->token_file : n->ca_file);
-      *(*key == 't' ? &n->token_file : &n->ca_file) = g_strdup (value);
+      g_free (*field);
+      *field = g_strdup (value);
     }
   else if (g_str_equal (key, "chat-id"))
     {
@@ -1843,10 +1843,12 @@ notifier_parse_key (PfNotifierConfig  *n,
     }
   else if (g_str_equal (key, "api-url") || g_str_equal (key, "url"))
     {
+      char **field = g_str_equal (key, "api-url") ? &n->api_url : &n->url;
+
       if (!is_http_url (value))
         return invalid_value (error, value, "an http:// or https:// URL");
-      g_free (*key == 'a' ? n->api_url : n->url);
-      *(*key == 'a' ? &n->api_url : &n->url) = g_strdup (value);
+      g_free (*field);
+      *field = g_strdup (value);
     }
   else if (g_str_equal (key, "header"))
     {

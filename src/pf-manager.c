@@ -105,6 +105,18 @@ state_string (PfManager *self)
 
 /* ---- state file and events --------------------------------------------- */
 
+/* The backups' data usage as it stands, into the state (for the file, or
+ * for the accounting of the next uplinks on reload). */
+static void
+keep_usage (PfManager *self)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  pf_accounting_to_json (self->accounting, builder);
+  g_clear_pointer (&self->state->usage, json_node_unref);
+  self->state->usage = json_builder_get_root (builder);
+}
+
 static void
 save_state (PfManager *self)
 {
@@ -116,13 +128,7 @@ save_state (PfManager *self)
   g_free (self->state->forced_uplink);
   self->state->forced_uplink = g_strdup (self->forced ? self->forced : "");
   if (self->accounting != NULL)
-    {
-      g_autoptr(JsonBuilder) builder = json_builder_new ();
-
-      pf_accounting_to_json (self->accounting, builder);
-      g_clear_pointer (&self->state->usage, json_node_unref);
-      self->state->usage = json_builder_get_root (builder);
-    }
+    keep_usage (self);
   if (!pf_state_save (self->state, self->state_path, &error))
     g_warning ("%s", error->message);
 }
@@ -687,13 +693,9 @@ unexport_uplinks (PfManager *self)
 {
   if (self->accounting != NULL)
     {
-      g_autoptr(JsonBuilder) builder = json_builder_new ();
-
       /* Counted up to now, for the accounting of the next uplinks (reload). */
       pf_accounting_sample (self->accounting);
-      pf_accounting_to_json (self->accounting, builder);
-      g_clear_pointer (&self->state->usage, json_node_unref);
-      self->state->usage = json_builder_get_root (builder);
+      keep_usage (self);
       g_signal_handlers_disconnect_by_data (self->accounting, self);
       g_clear_object (&self->accounting);
     }

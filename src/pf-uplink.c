@@ -156,6 +156,18 @@ nm_reason_text (GType reason_type,
   return g_strdelimit (g_strdup (value->value_nick), "-", ' ');
 }
 
+/* Why the device left "activated", in words; NULL when NetworkManager only
+ * says "none" or "unknown". */
+static char *
+device_reason_text (PfUplink *self)
+{
+  guint reason = self->device != NULL ? nm_device_get_state_reason (self->device) : NM_DEVICE_STATE_REASON_NONE;
+
+  if (reason <= NM_DEVICE_STATE_REASON_UNKNOWN)
+    return NULL;
+  return nm_reason_text (NM_TYPE_DEVICE_STATE_REASON, reason);
+}
+
 static void
 on_device_state_changed (NMDevice *device,
                          guint     new_state,
@@ -405,11 +417,9 @@ compute_state (PfUplink  *self,
       if (st <= NM_DEVICE_STATE_UNAVAILABLE || st == NM_DEVICE_STATE_FAILED ||
           (needed && st != NM_DEVICE_STATE_ACTIVATED))
         {
-          g_autofree char *why = nm_reason_text (NM_TYPE_DEVICE_STATE_REASON,
-                                                 nm_device_get_state_reason (self->device));
+          g_autofree char *why = st == NM_DEVICE_STATE_FAILED ? device_reason_text (self) : NULL;
 
-          *reason = st == NM_DEVICE_STATE_FAILED &&
-                    nm_device_get_state_reason (self->device) > NM_DEVICE_STATE_REASON_UNKNOWN ?
+          *reason = why != NULL ?
             g_strdup_printf ("NetworkManager device %s is failed: %s", nm_device_get_iface (self->device), why) :
             g_strdup_printf ("NetworkManager device %s is %s", nm_device_get_iface (self->device),
                              device_state_name (st));
@@ -1246,19 +1256,18 @@ on_bring_up_ac_state (NMActiveConnection *active,
   if (state == NM_ACTIVE_CONNECTION_STATE_DEACTIVATED)
     {
       g_autofree char *why = nm_reason_text (NM_TYPE_ACTIVE_CONNECTION_STATE_REASON, reason);
-      g_autofree char *device_why = NULL;
-
       /* "device disconnected" says little: the device's own reason says why. */
-      if (self->device != NULL && nm_device_get_state_reason (self->device) > NM_DEVICE_STATE_REASON_UNKNOWN)
-        {
-          g_autofree char *text = nm_reason_text (NM_TYPE_DEVICE_STATE_REASON,
-                                                  nm_device_get_state_reason (self->device));
-          device_why = g_strdup_printf (" (%s: %s)", nm_device_get_iface (self->device), text);
-        }
-      bring_up_finish_task (task, g_error_new (PF_ERROR, PF_ERROR_SYSTEM,
-                                               "NetworkManager could not activate \"%s\": %s%s",
-                                               self->config->connection, why,
-                                               device_why ? device_why : ""));
+      g_autofree char *device_why = device_reason_text (self);
+
+      if (device_why != NULL)
+        bring_up_finish_task (task, g_error_new (PF_ERROR, PF_ERROR_SYSTEM,
+                                                 "NetworkManager could not activate \"%s\": %s (%s: %s)",
+                                                 self->config->connection, why,
+                                                 nm_device_get_iface (self->device), device_why));
+      else
+        bring_up_finish_task (task, g_error_new (PF_ERROR, PF_ERROR_SYSTEM,
+                                                 "NetworkManager could not activate \"%s\": %s",
+                                                 self->config->connection, why));
     }
   else if (pf_uplink_is_ready (self))
     bring_up_finish_task (task, NULL);

@@ -591,6 +591,20 @@ pf_usage_get_percent (const PfUsage *usage)
   return 100.0 * (double) usage->used / (double) usage->plan_bytes;
 }
 
+void
+pf_usage_add_reported_json (const PfUsage *usage,
+                            JsonBuilder   *builder)
+{
+  g_return_if_fail (usage != NULL);
+
+  json_builder_set_member_name (builder, "reported");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < usage->n_thresholds; i++)
+    if (usage->reported & (1u << i))
+      json_builder_add_int_value (builder, usage->thresholds[i]);
+  json_builder_end_array (builder);
+}
+
 gboolean
 pf_usage_is_capped (const PfUsage *usage)
 {
@@ -671,12 +685,7 @@ pf_usage_to_json (const PfUsage *usage,
     json_builder_add_int_value (builder, g_array_index (usage->days, guint64, i));
   json_builder_end_array (builder);
 
-  json_builder_set_member_name (builder, "reported");
-  json_builder_begin_array (builder);
-  for (guint i = 0; i < usage->n_thresholds; i++)
-    if (usage->reported & (1u << i))
-      json_builder_add_int_value (builder, usage->thresholds[i]);
-  json_builder_end_array (builder);
+  pf_usage_add_reported_json (usage, builder);
 
   json_builder_set_member_name (builder, "baseline");
   if (usage->has_baseline)

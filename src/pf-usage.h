@@ -143,6 +143,10 @@ gint64         pf_usage_get_cycle_start (const PfUsage *usage);
 gint64         pf_usage_get_cycle_end   (const PfUsage *usage);
 /* Used in percent of the plan (may exceed 100), -1 without a plan size. */
 double         pf_usage_get_percent     (const PfUsage *usage);
+/* The member "reported": [percent, ...] of @builder's current object, the
+ * thresholds already reported in this cycle (as in pf_usage_to_json()). */
+void           pf_usage_add_reported_json (const PfUsage *usage,
+                                           JsonBuilder   *builder);
 /* TRUE when a plan size is set and used reached it; what to do (notify,
  * restrict, block) is the daemon's business. */
 gboolean       pf_usage_is_capped       (const PfUsage *usage);

@@ -163,6 +163,21 @@ print_line (const char *line)
   fflush (stdout);
 }
 
+static void print_linef (const char *format, ...) G_GNUC_PRINTF (1, 2);
+
+static void
+print_linef (const char *format,
+             ...)
+{
+  g_autofree char *line = NULL;
+  va_list args;
+
+  va_start (args, format);
+  line = g_strdup_vprintf (format, args);
+  va_end (args);
+  print_line (line);
+}
+
 static char *
 format_local_time (gint64 time_us)
 {
@@ -1233,15 +1248,13 @@ print_usage_days (JsonObject *usage)
       g_autofree char *label = NULL;
       g_autofree char *bar = NULL;
       g_autofree char *size = NULL;
-      g_autofree char *line = NULL;
 
       if (g_date_time_to_unix (day) * G_USEC_PER_SEC > now)
         break;
       label = g_date_time_format (day, "%a %d");
       bar = usage_bar (bytes, max, 40);
       size = format_bytes (bytes);
-      line = g_strdup_printf ("  %s %s%*s %s", label, bar, (int) (40 - text_width (bar)), "", size);
-      print_line (line);
+      print_linef ("  %s %s%*s %s", label, bar, (int) (40 - text_width (bar)), "", size);
     }
 }
 
@@ -1259,56 +1272,42 @@ print_usage (JsonObject *usage)
   g_autofree char *plan_text = format_bytes (plan);
   g_autofree char *monitoring_text = format_bytes (monitoring);
   g_autofree char *projected_text = format_bytes (projected);
-  g_autofree char *line = NULL;
+  g_autofree char *from = NULL;
+  g_autofree char *to = NULL;
   JsonArray *history = json_object_get_array_member (usage, "history");
 
   if (start == 0)
     {
       /* TRANSLATORS: "usage": nothing counted yet for this backup */
-      line = g_strdup_printf (_("%s: nothing counted yet"), name);
-      print_line (line);
+      print_linef (_("%s: nothing counted yet"), name);
       return;
     }
-  {
-    g_autofree char *from = format_day (start);
-    g_autofree char *to = format_day (end);
-
-    if (plan > 0)
-      /* TRANSLATORS: "usage": uplink, used, plan, percent, cycle start, cycle end */
-      line = g_strdup_printf (_("%s: %s of %s (%.0f %%) used from %s to %s"), name, used_text, plan_text,
-                              100.0 * (double) used / (double) plan, from, to);
-    else
-      /* TRANSLATORS: "usage" without a plan size: uplink, used, cycle start, cycle end */
-      line = g_strdup_printf (_("%s: %s used from %s to %s (no plan size)"), name, used_text, from, to);
-    print_line (line);
-  }
-  g_clear_pointer (&line, g_free);
+  from = format_day (start);
+  to = format_day (end);
+  if (plan > 0)
+    /* TRANSLATORS: "usage": uplink, used, plan, percent, cycle start, cycle end */
+    print_linef (_("%s: %s of %s (%.0f %%) used from %s to %s"), name, used_text, plan_text,
+                 100.0 * (double) used / (double) plan, from, to);
+  else
+    /* TRANSLATORS: "usage" without a plan size: uplink, used, cycle start, cycle end */
+    print_linef (_("%s: %s used from %s to %s (no plan size)"), name, used_text, from, to);
   /* TRANSLATORS: "usage": monitoring bytes, then the projection to the end of the cycle */
-  line = g_strdup_printf (_("  monitoring %s; at this pace %s by the end of the cycle"),
-                          monitoring_text, projected_text);
-  print_line (line);
+  print_linef (_("  monitoring %s; at this pace %s by the end of the cycle"), monitoring_text, projected_text);
   if (json_object_get_boolean_member_with_default (usage, "capped", FALSE))
-    {
-      g_clear_pointer (&line, g_free);
-      /* TRANSLATORS: "usage": the plan is used up; %s is notify, restrict or block */
-      line = g_strdup_printf (_("  plan used up: %s"),
-                              json_object_get_string_member_with_default (usage, "cap_action", "?"));
-      print_line (line);
-    }
+    /* TRANSLATORS: "usage": the plan is used up; %s is notify, restrict or block */
+    print_linef (_("  plan used up: %s"), json_object_get_string_member_with_default (usage, "cap_action", "?"));
   print_usage_days (usage);
   for (guint i = 0; history != NULL && i < json_array_get_length (history); i++)
     {
       JsonObject *cycle = json_array_get_object_element (history, i);
-      g_autofree char *from = format_day (json_object_get_int_member (cycle, "start"));
-      g_autofree char *to = format_day (json_object_get_int_member (cycle, "end"));
+      g_autofree char *cycle_from = format_day (json_object_get_int_member (cycle, "start"));
+      g_autofree char *cycle_to = format_day (json_object_get_int_member (cycle, "end"));
       g_autofree char *size = format_bytes ((guint64) json_object_get_int_member (cycle, "used"));
 
       if (i == 0)
         /* TRANSLATORS: "usage": heading of the past cycles */
         print_line (_("  past cycles:"));
-      g_clear_pointer (&line, g_free);
-      line = g_strdup_printf ("    %s – %s  %s", from, to, size);
-      print_line (line);
+      print_linef ("    %s – %s  %s", cycle_from, cycle_to, size);
     }
 }
 
