@@ -58,6 +58,8 @@ static const guint default_usage_alerts[] = { 50, 80, 95, 100 };
 
 #define UPLINK_GROUP_PREFIX "uplink "
 #define NOTIFY_GROUP_PREFIX "notify "
+#define FORWARD_GROUP_PREFIX "forward "
+#define REMOTE_GROUP_PREFIX "remote-access "
 #define UPLINK_NAME_MAX     32
 #define IFNAME_MAX          15
 
@@ -1966,6 +1968,421 @@ parse_guests_group (PfParser          *parser,
 }
 
 /* ------------------------------------------------------------------------ */
+/* [forward NAME] and [remote-access NAME]                                  */
+
+static const char *const forward_when_names[] = {
+  [PF_FORWARD_ALWAYS] = "always",
+  [PF_FORWARD_FAILOVER] = "failover",
+  NULL
+};
+
+static const char *const remote_kind_names[] = {
+  [PF_REMOTE_WIREGUARD] = "wireguard",
+  [PF_REMOTE_ZEROTIER] = "zerotier",
+  NULL
+};
+
+static const char *const forward_proto_names[] = { "tcp", "udp", NULL };
+static const char *const boolean_names[] = { "false", "true", NULL };
+
+const char *
+pf_forward_when_to_string (PfForwardWhen when)
+{
+  return enum_to_string (forward_when_names, when);
+}
+
+const char *
+pf_remote_kind_to_string (PfRemoteKind kind)
+{
+  return enum_to_string (remote_kind_names, kind);
+}
+
+static void
+forward_free (PfForwardConfig *forward)
+{
+  if (forward == NULL)
+    return;
+  g_free (forward->name);
+  g_free (forward->proto);
+  g_free (forward->to_address);
+  g_strfreev (forward->interfaces);
+  g_free (forward);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfForwardConfig, forward_free)
+
+static void
+remote_access_free (PfRemoteAccessConfig *remote)
+{
+  if (remote == NULL)
+    return;
+  g_free (remote->name);
+  g_free (remote->interface);
+  g_free (remote->probe);
+  g_free (remote->out_of_band);
+  g_free (remote->endpoint);
+  g_free (remote->peer_key);
+  g_free (remote->network);
+  g_free (remote->api);
+  g_free (remote->token_file);
+  g_free (remote);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfRemoteAccessConfig, remote_access_free)
+
+/* Interface names as nft matches them: a name, or a prefix and '*'. */
+static gboolean
+is_interface_pattern (const char *text)
+{
+  g_autofree char *name = g_strdup (text);
+  gsize len = strlen (name);
+
+  if (len > 1 && name[len - 1] == '*')
+    name[len - 1] = '\0';
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("._-@+", *p) == NULL)
+      return FALSE;
+  return is_interface_name (name);
+}
+
+/* One key of a [forward NAME] group into @f. */
+static gboolean
+forward_parse_key (PfForwardConfig  *f,
+                   const char       *key,
+                   const char       *value,
+                   GError          **error)
+{
+  guint index;
+
+  if (g_str_equal (key, "to"))
+    {
+      g_free (f->to_address);
+      f->to_address = NULL;
+      f->to_port = 0;
+      if (!parse_address_port (value, FALSE, &f->to_address, &f->to_port))
+        return invalid_value (error, value, "ADDRESS:PORT or [IPv6]:PORT of the service inside");
+    }
+  else if (g_str_equal (key, "port"))
+    {
+      if (!parse_port (value, &f->port))
+        return invalid_value (error, value, "a port, 1 to 65535");
+    }
+  else if (g_str_equal (key, "proto"))
+    {
+      if (!enum_from_string (forward_proto_names, value, &index, error))
+        return FALSE;
+      g_free (f->proto);
+      f->proto = g_strdup (forward_proto_names[index]);
+    }
+  else if (g_str_equal (key, "interfaces"))
+    {
+      g_auto(GStrv) items = split_list (value);
+
+      if (items[0] == NULL)
+        return invalid_value (error, value, "interface names such as \"wg0 zt*\"");
+      for (guint i = 0; items[i] != NULL; i++)
+        if (!is_interface_pattern (items[i]))
+          return invalid_value (error, items[i], "an interface name, or a prefix ending in '*'");
+      g_strfreev (f->interfaces);
+      f->interfaces = g_steal_pointer (&items);
+    }
+  else if (g_str_equal (key, "when"))
+    {
+      if (!enum_from_string (forward_when_names, value, &index, error))
+        return FALSE;
+      f->when = index;
+    }
+  else
+    {
+      if (!enum_from_string (boolean_names, value, &index, error))
+        return FALSE;
+      f->masquerade = index == 1;
+    }
+  return TRUE;
+}
+
+static const char *const forward_keys[] = {
+  "to", "port", "proto", "interfaces", "when", "masquerade", NULL
+};
+
+static void
+parse_forward_group (PfParser          *parser,
+                     const PfLineGroup *group,
+                     const char        *name)
+{
+  g_autoptr(PfForwardConfig) f = g_new0 (PfForwardConfig, 1);
+  const char *default_interfaces[] = { "zt*", "wg*", NULL };
+  guint problems = parser->problems->len;
+
+  f->name = g_strdup (name);
+  f->proto = g_strdup ("tcp");
+  f->interfaces = g_strdupv ((char **) default_interfaces);
+  f->when = PF_FORWARD_ALWAYS;
+  f->masquerade = TRUE;
+
+  for (guint i = 0; i < group->keys->len; i++)
+    {
+      const PfLineKey *key = g_ptr_array_index (group->keys, i);
+      g_autoptr(GError) local_error = NULL;
+      g_autofree char *value = NULL;
+
+      if (!g_strv_contains (forward_keys, key->name))
+        {
+          add_problem (parser, key->line, group->name, key->name, "unknown key");
+          continue;
+        }
+      value = get_value (parser, group, key, FALSE);
+      if (value != NULL && !forward_parse_key (f, key->name, value, &local_error))
+        add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
+    }
+
+  if (parser->problems->len != problems)
+    return;
+  if (f->to_address == NULL)
+    add_problem (parser, group->line, group->name, NULL,
+                 "to= is needed (the service inside, e.g. to=192.168.2.10:8123)");
+  else if (f->port == 0 && f->to_port == 0)
+    add_problem (parser, group->line, group->name, NULL,
+                 "no port: give to=ADDRESS:PORT, port=, or both");
+  else
+    {
+      if (f->port == 0)
+        f->port = f->to_port;
+      if (f->to_port == 0)
+        f->to_port = f->port;
+      g_ptr_array_add (parser->config->forwards, g_steal_pointer (&f));
+    }
+}
+
+/* A WireGuard public key: 32 bytes in base64, 44 characters. */
+static gboolean
+is_wireguard_key (const char *text)
+{
+  gsize len = 0;
+  g_autofree guchar *raw = NULL;
+
+  if (strlen (text) != 44 || text[43] != '=')
+    return FALSE;
+  for (const char *p = text; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("+/=", *p) == NULL)
+      return FALSE;
+  raw = g_base64_decode (text, &len);
+  return len == 32;
+}
+
+static gboolean
+remote_parse_key (PfRemoteAccessConfig  *r,
+                  const char            *key,
+                  const char            *value,
+                  GError               **error)
+{
+  guint64 number;
+  guint index;
+
+  if (g_str_equal (key, "type"))
+    {
+      if (!enum_from_string (remote_kind_names, value, &index, error))
+        return FALSE;
+      r->kind = index;
+    }
+  else if (g_str_equal (key, "interface"))
+    {
+      if (!is_interface_name (value))
+        return invalid_value (error, value, "an interface name");
+      g_free (r->interface);
+      r->interface = g_strdup (value);
+    }
+  else if (g_str_equal (key, "probe"))
+    {
+      g_free (r->probe);
+      r->probe = normalise_ip (value, TRUE);
+      if (r->probe == NULL)
+        return invalid_value (error, value, "the IPv4 or IPv6 address of a peer across the tunnel");
+    }
+  else if (g_str_equal (key, "interval"))
+    return duration_in_range (value, SECOND_MS, 60 * MINUTE_MS, FALSE, &r->interval_ms, error);
+  else if (g_str_equal (key, "timeout"))
+    return duration_in_range (value, 100, MINUTE_MS, FALSE, &r->timeout_ms, error);
+  else if (g_str_equal (key, "out-of-band"))
+    {
+      if (!is_uplink_name (value))
+        return invalid_value (error, value, "the name of a backup uplink");
+      g_free (r->out_of_band);
+      r->out_of_band = g_strdup (value);
+    }
+  else if (g_str_equal (key, "fwmark"))
+    {
+      if (!parse_uint64 (value, TRUE, &number) || number == 0 || number > G_MAXUINT32)
+        return invalid_value (error, value, "the interface's nonzero fwmark, decimal or 0x hexadecimal");
+      r->fwmark = (guint32) number;
+    }
+  else if (g_str_equal (key, "endpoint"))
+    {
+      g_autofree char *host = g_strdup (value);
+      char *colon = strrchr (host, ':');
+      g_autofree char *address = NULL;
+      guint16 port = 0;
+
+      if (colon == NULL || !parse_port (colon + 1, &port))
+        return invalid_value (error, value, "HOST:PORT, e.g. vpn.example.org:51820");
+      *colon = '\0';
+      if (!is_dns_name (host, FALSE) && !parse_address_port (value, TRUE, &address, &port))
+        return invalid_value (error, value, "HOST:PORT, e.g. vpn.example.org:51820");
+      g_free (r->endpoint);
+      r->endpoint = g_strdup (value);
+    }
+  else if (g_str_equal (key, "peer-key"))
+    {
+      if (!is_wireguard_key (value))
+        return invalid_value (error, value, "a WireGuard public key (44 characters of base64)");
+      g_free (r->peer_key);
+      r->peer_key = g_strdup (value);
+    }
+  else if (g_str_equal (key, "network"))
+    {
+      if (strlen (value) != 16 || strspn (value, "0123456789abcdef") != 16)
+        return invalid_value (error, value, "a ZeroTier network id, 16 lowercase hex digits");
+      g_free (r->network);
+      r->network = g_strdup (value);
+    }
+  else if (g_str_equal (key, "api"))
+    {
+      if (!is_http_url (value))
+        return invalid_value (error, value, "an http:// URL such as " PF_DEFAULT_ZEROTIER_API);
+      g_free (r->api);
+      r->api = g_strdup (value);
+    }
+  else
+    {
+      if (!g_path_is_absolute (value))
+        return invalid_value (error, value, "an absolute path");
+      g_free (r->token_file);
+      r->token_file = g_strdup (value);
+    }
+  return TRUE;
+}
+
+static const char *const remote_keys[] = {
+  "type", "interface", "probe", "interval", "timeout", "out-of-band", "fwmark", "endpoint",
+  "peer-key", "network", "api", "token-file", NULL
+};
+
+/* What a group of each kind needs, and keys that belong to the other kind. */
+static const char *
+remote_check (const PfRemoteAccessConfig *r)
+{
+  if ((guint) r->kind == G_MAXINT)
+    return "type= is needed (wireguard or zerotier)";
+  if (r->probe == NULL)
+    return "probe= is needed: the address of a peer across the tunnel, pinged through it";
+  if (r->kind == PF_REMOTE_WIREGUARD)
+    {
+      if (r->interface == NULL)
+        return "a WireGuard remote access needs interface=";
+      if (r->network != NULL || r->api != NULL || r->token_file != NULL)
+        return "network=, api= and token-file= are for type=zerotier";
+      if ((r->out_of_band != NULL) != (r->fwmark != 0))
+        return "out-of-band= and fwmark= go together: the tunnel's packets carry the "
+               "interface's fwmark, and that mark is routed through the backup";
+      if ((r->endpoint != NULL) != (r->peer_key != NULL))
+        return "endpoint= and peer-key= go together (which peer's endpoint to set again)";
+    }
+  else
+    {
+      if (r->network == NULL)
+        return "a ZeroTier remote access needs network= (the network id)";
+      if (r->out_of_band != NULL || r->fwmark != 0 || r->endpoint != NULL || r->peer_key != NULL)
+        return "out-of-band=, fwmark=, endpoint= and peer-key= are for type=wireguard";
+    }
+  return NULL;
+}
+
+static void
+parse_remote_access_group (PfParser          *parser,
+                           const PfLineGroup *group,
+                           const char        *name)
+{
+  g_autoptr(PfRemoteAccessConfig) r = g_new0 (PfRemoteAccessConfig, 1);
+  guint problems = parser->problems->len;
+  guint kind;
+  const char *problem;
+
+  r->name = g_strdup (name);
+  /* [remote-access wireguard] and [remote-access zerotier] need no type=. */
+  r->kind = enum_from_string (remote_kind_names, name, &kind, NULL) ? kind : G_MAXINT;
+  r->interval_ms = PF_DEFAULT_REMOTE_INTERVAL_MS;
+  r->timeout_ms = PF_DEFAULT_REMOTE_TIMEOUT_MS;
+
+  for (guint i = 0; i < group->keys->len; i++)
+    {
+      const PfLineKey *key = g_ptr_array_index (group->keys, i);
+      g_autoptr(GError) local_error = NULL;
+      g_autofree char *value = NULL;
+
+      if (!g_strv_contains (remote_keys, key->name))
+        {
+          add_problem (parser, key->line, group->name, key->name, "unknown key");
+          continue;
+        }
+      value = get_value (parser, group, key, FALSE);
+      if (value != NULL && !remote_parse_key (r, key->name, value, &local_error))
+        add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
+    }
+
+  if (parser->problems->len != problems)
+    return;
+  problem = remote_check (r);
+  if (problem != NULL)
+    {
+      add_problem (parser, group->line, group->name, NULL, "%s", problem);
+      return;
+    }
+  if (r->kind == PF_REMOTE_ZEROTIER)
+    {
+      if (r->api == NULL)
+        r->api = g_strdup (PF_DEFAULT_ZEROTIER_API);
+      if (r->token_file == NULL)
+        r->token_file = g_strdup (PF_DEFAULT_ZEROTIER_TOKEN);
+    }
+  g_ptr_array_add (parser->config->remote_access, g_steal_pointer (&r));
+}
+
+/* Stage 3 for remote access: an out-of-band tunnel rides a backup, and its
+ * mark is not one the daemon uses itself. */
+static void
+check_remote_access (PfParser *parser)
+{
+  PfConfig *config = parser->config;
+
+  for (guint i = 0; i < config->remote_access->len; i++)
+    {
+      const PfRemoteAccessConfig *r = g_ptr_array_index (config->remote_access, i);
+      g_autofree char *group_name = g_strconcat (REMOTE_GROUP_PREFIX, r->name, NULL);
+      const PfLineGroup *group = index_find_group (parser, group_name);
+      const PfUplinkConfig *uplink;
+
+      if (r->out_of_band == NULL)
+        continue;
+      uplink = pf_config_find_uplink (config, r->out_of_band);
+      if (uplink == NULL || uplink->role != PF_ROLE_BACKUP)
+        add_problem (parser, group_key_line (group, "out-of-band"), group_name, "out-of-band",
+                     "\"%s\" is not a backup uplink", r->out_of_band);
+      else if (r->fwmark == config->probe_mark)
+        add_problem (parser, group_key_line (group, "fwmark"), group_name, "fwmark",
+                     "0x%x is the daemon's probe mark ([daemon] probe-mark)", r->fwmark);
+      for (guint j = 0; j < i; j++)
+        {
+          const PfRemoteAccessConfig *other = g_ptr_array_index (config->remote_access, j);
+
+          if (other->fwmark == r->fwmark && g_strcmp0 (other->out_of_band, r->out_of_band) != 0)
+            add_problem (parser, group_key_line (group, "fwmark"), group_name, "fwmark",
+                         "0x%x is already routed through \"%s\" by [remote-access %s]",
+                         r->fwmark, other->out_of_band, other->name);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Consistency                                                              */
 
 typedef struct {
@@ -2232,6 +2649,8 @@ config_new (const char *path)
   config->notifiers = g_ptr_array_new_with_free_func ((GDestroyNotify) notifier_free);
   config->hooks_dir = g_strdup (PF_DEFAULT_HOOKS_DIR);
   config->hook_timeout_ms = PF_DEFAULT_HOOK_TIMEOUT_MS;
+  config->forwards = g_ptr_array_new_with_free_func ((GDestroyNotify) forward_free);
+  config->remote_access = g_ptr_array_new_with_free_func ((GDestroyNotify) remote_access_free);
   return config;
 }
 
@@ -2244,6 +2663,8 @@ pf_config_free (PfConfig *config)
   g_clear_pointer (&config->uplinks, g_ptr_array_unref);
   g_clear_pointer (&config->allowed, g_ptr_array_unref);
   g_clear_pointer (&config->notifiers, g_ptr_array_unref);
+  g_clear_pointer (&config->forwards, g_ptr_array_unref);
+  g_clear_pointer (&config->remote_access, g_ptr_array_unref);
   g_free (config->language);
   g_free (config->hooks_dir);
   g_free (config);
@@ -2264,16 +2685,25 @@ parse_groups (PfParser *parser,
         parse_guests_group (parser, group);
       else if (g_str_equal (group->name, "hooks"))
         parse_hooks_group (parser, group);
-      else if (g_str_has_prefix (group->name, NOTIFY_GROUP_PREFIX))
+      else if (g_str_has_prefix (group->name, NOTIFY_GROUP_PREFIX) ||
+               g_str_has_prefix (group->name, FORWARD_GROUP_PREFIX) ||
+               g_str_has_prefix (group->name, REMOTE_GROUP_PREFIX))
         {
-          const char *name = group->name + strlen (NOTIFY_GROUP_PREFIX);
+          const char *name = strchr (group->name, ' ') + 1;
+          const char *what = g_str_has_prefix (group->name, NOTIFY_GROUP_PREFIX) ? "notifier" :
+                             g_str_has_prefix (group->name, FORWARD_GROUP_PREFIX) ? "forward" :
+                             "remote access";
 
           if (!is_uplink_name (name))
             add_problem (parser, group->line, NULL, NULL,
-                         "invalid notifier name \"%s\" in [%s] (expected 1 to 32 of "
-                         "a-z, 0-9, '_' and '-')", name, group->name);
-          else
+                         "invalid %s name \"%s\" in [%s] (expected 1 to 32 of "
+                         "a-z, 0-9, '_' and '-')", what, name, group->name);
+          else if (g_str_has_prefix (group->name, NOTIFY_GROUP_PREFIX))
             parse_notify_group (parser, group, name);
+          else if (g_str_has_prefix (group->name, FORWARD_GROUP_PREFIX))
+            parse_forward_group (parser, group, name);
+          else
+            parse_remote_access_group (parser, group, name);
         }
       else if (g_str_has_prefix (group->name, UPLINK_GROUP_PREFIX))
         {
@@ -2296,8 +2726,8 @@ parse_groups (PfParser *parser,
                      "[uplink] needs a name, e.g. [uplink lte]");
       else
         add_problem (parser, group->line, NULL, NULL,
-                     "unknown group [%s] (expected [daemon], [guests], [hooks], [uplink NAME] "
-                     "or [notify NAME])",
+                     "unknown group [%s] (expected [daemon], [guests], [hooks], [uplink NAME], "
+                     "[notify NAME], [forward NAME] or [remote-access NAME])",
                      group->name);
     }
 }
@@ -2360,6 +2790,7 @@ pf_config_load_data (const char  *path_for_messages,
 
   /* Stage 3: what the uplinks need, alone and together. */
   check_uplinks (&parser, entries);
+  check_remote_access (&parser);
   if (!parser_check (&parser, error))
     return NULL;
 
@@ -2544,5 +2975,33 @@ pf_config_describe (const PfConfig *config)
       g_string_append_printf (out, ", at most %u messages a minute, in %s\n", n->rate_limit, config->language);
     }
   g_string_append_printf (out, "hooks: %s (timeout %u s)\n", config->hooks_dir, config->hook_timeout_ms / 1000);
+  for (guint i = 0; i < config->forwards->len; i++)
+    {
+      const PfForwardConfig *f = g_ptr_array_index (config->forwards, i);
+      g_autofree char *interfaces = g_strjoinv (" ", f->interfaces);
+      gboolean v6 = strchr (f->to_address, ':') != NULL;
+
+      g_string_append_printf (out, "forward %s: %s port %u on %s to %s%s%s:%u, %s%s\n", f->name,
+                              f->proto, f->port, interfaces, v6 ? "[" : "", f->to_address,
+                              v6 ? "]" : "", f->to_port,
+                              f->when == PF_FORWARD_ALWAYS ? "always" : "only while failed over",
+                              f->masquerade ? ", masqueraded" : "");
+    }
+  for (guint i = 0; i < config->remote_access->len; i++)
+    {
+      const PfRemoteAccessConfig *r = g_ptr_array_index (config->remote_access, i);
+
+      g_string_append_printf (out, "remote access %s: %s", r->name, pf_remote_kind_to_string (r->kind));
+      if (r->interface != NULL)
+        g_string_append_printf (out, " on %s", r->interface);
+      if (r->network != NULL)
+        g_string_append_printf (out, " network %s", r->network);
+      g_string_append_printf (out, ", probe %s every %u s", r->probe, r->interval_ms / 1000);
+      if (r->out_of_band != NULL)
+        g_string_append_printf (out, ", out of band through %s (fwmark 0x%x)", r->out_of_band, r->fwmark);
+      if (r->endpoint != NULL)
+        g_string_append_printf (out, ", endpoint %s", r->endpoint);
+      g_string_append_c (out, '\n');
+    }
   return g_string_free (out, FALSE);
 }

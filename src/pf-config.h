@@ -117,6 +117,47 @@ typedef struct {
   guint          timeout_ms;   /* per request */
 } PfNotifierConfig;
 
+/* When a [forward NAME] port forward is in place. */
+typedef enum {
+  PF_FORWARD_ALWAYS,
+  PF_FORWARD_FAILOVER,           /* only while a backup carries traffic */
+} PfForwardWhen;
+
+/* One [forward NAME] group: a port on the host's VPN interfaces forwarded
+ * to a service inside (DNAT, the forward accept, masquerade toward it). */
+typedef struct {
+  char          *name;
+  char          *proto;        /* "tcp" or "udp" */
+  guint16        port;         /* on the VPN side */
+  char          *to_address;   /* IPv4 or IPv6 literal */
+  guint16        to_port;
+  GStrv          interfaces;   /* names, a trailing '*' matches a prefix: "zt*", "wg*" */
+  PfForwardWhen  when;
+  gboolean       masquerade;   /* the service sees the host as the source */
+} PfForwardConfig;
+
+typedef enum {
+  PF_REMOTE_WIREGUARD,
+  PF_REMOTE_ZEROTIER,
+} PfRemoteKind;
+
+/* One [remote-access NAME] group: a VPN the admin comes in through. */
+typedef struct {
+  char         *name;
+  PfRemoteKind  kind;
+  char         *interface;     /* wireguard: required; zerotier: its zt interface, may be NULL */
+  char         *probe;         /* an address across the tunnel, pinged through it */
+  guint         interval_ms;   /* between probes while it answers */
+  guint         timeout_ms;    /* per probe */
+  char         *out_of_band;   /* wireguard: backup uplink its packets always leave through, or NULL */
+  guint32       fwmark;        /* wireguard: the interface's fwmark (with out_of_band) */
+  char         *endpoint;      /* wireguard: "HOST:PORT" resolved again after each switch, or NULL */
+  char         *peer_key;      /* wireguard: the peer @endpoint belongs to */
+  char         *network;       /* zerotier: 16 hex digits */
+  char         *api;           /* zerotier: local service API base URL */
+  char         *token_file;    /* zerotier: the API token's file */
+} PfRemoteAccessConfig;
+
 typedef enum {
   PF_ON_STOP_RESTORE,
   PF_ON_STOP_KEEP,
@@ -134,6 +175,8 @@ typedef struct {
   GPtrArray *notifiers;        /* PfNotifierConfig, file order */
   char      *hooks_dir;        /* [hooks] directory */
   guint      hook_timeout_ms;
+  GPtrArray *forwards;         /* PfForwardConfig, file order */
+  GPtrArray *remote_access;    /* PfRemoteAccessConfig, file order */
 } PfConfig;
 
 /* Built-in defaults, also the documented ones. */
@@ -146,6 +189,10 @@ typedef struct {
 #define PF_DEFAULT_HOOK_TIMEOUT_MS    (30 * 1000)
 #define PF_DEFAULT_NOTIFY_RATE_LIMIT  6
 #define PF_DEFAULT_NOTIFY_TIMEOUT_MS  (15 * 1000)
+#define PF_DEFAULT_REMOTE_INTERVAL_MS (60 * 1000)
+#define PF_DEFAULT_REMOTE_TIMEOUT_MS  (2 * 1000)
+#define PF_DEFAULT_ZEROTIER_API       "http://127.0.0.1:9993"
+#define PF_DEFAULT_ZEROTIER_TOKEN     "/var/lib/zerotier-one/authtoken.secret"
 
 PfConfig       *pf_config_load       (const char  *path,
                                       GError     **error);
@@ -171,6 +218,8 @@ const char     *pf_role_to_string       (PfRole      role);
 const char     *pf_on_stop_to_string    (PfOnStop    on_stop);
 const char     *pf_cap_action_to_string (PfCapAction action);
 const char     *pf_notifier_kind_to_string (PfNotifierKind kind);
+const char     *pf_forward_when_to_string  (PfForwardWhen  when);
+const char     *pf_remote_kind_to_string   (PfRemoteKind   kind);
 
 /* "10GB", "500MB", "1.5GiB", "0"; plain numbers are bytes. KB, MB, GB, TB are
  * powers of 1000, KiB, MiB, GiB, TiB of 1024. */

@@ -79,6 +79,90 @@ network_canonical (const char     *text,
   return g_inet_address_mask_to_string (mask);
 }
 
+/* A name, or a prefix followed by '*'. */
+static gboolean
+ifname_pattern_is_valid (const char *pattern)
+{
+  g_autofree char *name = g_strdup (pattern != NULL ? pattern : "");
+  gsize len = strlen (name);
+
+  if (len > 1 && name[len - 1] == '*')
+    name[len - 1] = '\0';
+  return ifname_is_valid (name);
+}
+
+static gboolean
+forwards_validate (const PfFirewallSpec  *spec,
+                   GError               **error)
+{
+  for (guint i = 0; i < spec->n_forwards; i++)
+    {
+      const PfFirewallForward *f = &spec->forwards[i];
+      const char *name = f->name != NULL ? f->name : "(unnamed)";
+      GSocketFamily family = G_SOCKET_FAMILY_INVALID;
+      g_autofree char *canon = network_canonical (f->to_address, &family, error);
+
+      if (canon == NULL || strchr (canon, '/') != NULL)
+        {
+          g_clear_error (error);
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "forward %s: “%s” is not an address", name,
+                       f->to_address != NULL ? f->to_address : "");
+          return FALSE;
+        }
+      if (g_strcmp0 (f->proto, "tcp") != 0 && g_strcmp0 (f->proto, "udp") != 0)
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "forward %s: protocol must be tcp or udp", name);
+          return FALSE;
+        }
+      if (f->port == 0 || f->to_port == 0)
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS, "forward %s: port 0", name);
+          return FALSE;
+        }
+      if (f->interfaces == NULL || f->interfaces[0] == NULL)
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS, "forward %s: no interface", name);
+          return FALSE;
+        }
+      for (guint j = 0; f->interfaces[j] != NULL; j++)
+        if (!ifname_pattern_is_valid (f->interfaces[j]))
+          {
+            g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                         "forward %s: invalid interface “%s”", name, f->interfaces[j]);
+            return FALSE;
+          }
+    }
+  return TRUE;
+}
+
+static gboolean
+out_of_band_validate (const PfFirewallSpec  *spec,
+                      GError               **error)
+{
+  for (guint i = 0; i < spec->n_out_of_band; i++)
+    {
+      const PfFirewallOutOfBand *o = &spec->out_of_band[i];
+      const char *name = o->name != NULL ? o->name : "(unnamed)";
+
+      if (!ifname_is_valid (o->ifname))
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "out-of-band %s: invalid interface name “%s”", name,
+                       o->ifname != NULL ? o->ifname : "");
+          return FALSE;
+        }
+      if (o->fwmark == 0 || o->fwmark == spec->probe_mark)
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "out-of-band %s: mark 0x%08x is zero or the probe mark", name, o->fwmark);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 gboolean
 pf_firewall_spec_validate (const PfFirewallSpec  *spec,
                            GError               **error)
@@ -123,6 +207,9 @@ pf_firewall_spec_validate (const PfFirewallSpec  *spec,
         }
     }
 
+  if (!forwards_validate (spec, error) || !out_of_band_validate (spec, error))
+    return FALSE;
+
   for (guint i = 0; spec->allowed != NULL && spec->allowed[i] != NULL; i++)
     {
       GSocketFamily family = G_SOCKET_FAMILY_INVALID;
@@ -148,17 +235,25 @@ pf_firewall_spec_validate (const PfFirewallSpec  *spec,
 /* ------------------------------------------------------------------------ */
 /* Rendering                                                                */
 
-/* What an admin reads in `nft list table`: "lte (backup, standby)". Uplink
- * names are [a-z0-9_-] per the configuration; anything else is replaced so
- * that the comment stays one valid nft string. */
+/* Names are [a-z0-9_-] per the configuration; anything else is replaced so
+ * that a comment stays one valid nft string. */
+static char *
+label_of (const char *name)
+{
+  g_autofree char *label = g_strdup (name != NULL && *name != '\0' ? name : "unnamed");
+
+  g_strcanon (label, G_CSET_a_2_z G_CSET_A_2_Z G_CSET_DIGITS "_-.", '_');
+  if (strlen (label) > 32)
+    label[32] = '\0';
+  return g_steal_pointer (&label);
+}
+
+/* What an admin reads in `nft list table`: "lte (backup, standby)". */
 static char *
 uplink_label (const PfFirewallUplink *u)
 {
-  g_autofree char *name = g_strdup (u->name != NULL && *u->name != '\0' ? u->name : u->ifname);
+  g_autofree char *name = label_of (u->name != NULL && *u->name != '\0' ? u->name : u->ifname);
 
-  g_strcanon (name, G_CSET_a_2_z G_CSET_A_2_Z G_CSET_DIGITS "_-.", '_');
-  if (strlen (name) > 32)
-    name[32] = '\0';
   if (!u->is_backup)
     return g_strdup_printf ("%s (primary)", name);
   return g_strdup_printf ("%s (backup, %s%s)", name, u->active ? "active" : "standby",
@@ -197,6 +292,84 @@ append_management (GString                *out,
                           dir_if, u->ifname,
                           family == G_SOCKET_FAMILY_IPV6 ? "ip6" : "ip",
                           dir_addr, mgmt, label);
+}
+
+/* The uplink using @ifname, NULL if none. */
+static const PfFirewallUplink *
+uplink_by_ifname (const PfFirewallSpec *spec,
+                  const char           *ifname)
+{
+  for (guint i = 0; i < spec->n_uplinks; i++)
+    if (g_str_equal (spec->uplinks[i].ifname, ifname))
+      return &spec->uplinks[i];
+  return NULL;
+}
+
+/* An out-of-band tunnel passes its backup's standby block, but not a block
+ * for a used-up plan (cap-action=block: nothing leaves). */
+static gboolean
+out_of_band_passes (const PfFirewallSpec      *spec,
+                    const PfFirewallOutOfBand *o)
+{
+  const PfFirewallUplink *u = uplink_by_ifname (spec, o->ifname);
+
+  return u == NULL || u->limit != PF_FIREWALL_LIMIT_ALL;
+}
+
+/* One line per interface pattern of @f: iifname "wg*" BODY comment "ha: WHAT".
+ * In @body, {nfproto} becomes "ipv4" or "ipv6", {family} "ip" or "ip6", {address} the service's address
+ * and {to} the address as a dnat writes it ("10.0.0.5", "[fd00::5]"). */
+static void
+append_forward_rules (GString                 *out,
+                      const PfFirewallForward *f,
+                      const char              *what,
+                      const char              *body)
+{
+  GSocketFamily family = G_SOCKET_FAMILY_INVALID;
+  g_autofree char *address = network_canonical (f->to_address, &family, NULL);
+  gboolean v6 = family == G_SOCKET_FAMILY_IPV6;
+  g_autofree char *bracketed = v6 ? g_strdup_printf ("[%s]", address) : g_strdup (address);
+  g_autofree char *label = label_of (f->name);
+  g_autoptr(GString) text = g_string_new (body);
+
+  g_string_replace (text, "{nfproto}", v6 ? "ipv6" : "ipv4", 0);
+  g_string_replace (text, "{family}", v6 ? "ip6" : "ip", 0);
+  g_string_replace (text, "{address}", address, 0);
+  g_string_replace (text, "{to}", bracketed, 0);
+  for (guint i = 0; f->interfaces[i] != NULL; i++)
+    g_string_append_printf (out, "\t\tiifname \"%s\" %s comment \"%s: %s\"\n",
+                            f->interfaces[i], text->str, label, what);
+}
+
+static void
+append_forwards (GString              *out,
+                 const PfFirewallSpec *spec,
+                 const char           *chain)
+{
+  for (guint i = 0; i < spec->n_forwards; i++)
+    {
+      const PfFirewallForward *f = &spec->forwards[i];
+      g_autofree char *body = NULL;
+
+      if (g_str_equal (chain, "prerouting"))
+        {
+          body = g_strdup_printf ("fib daddr type local meta nfproto {nfproto} %s dport %u dnat {family} to {to}:%u",
+                                  f->proto, f->port, f->to_port);
+          append_forward_rules (out, f, "port forward", body);
+        }
+      else if (g_str_equal (chain, "forward"))
+        {
+          body = g_strdup_printf ("ct status dnat {family} daddr {address} %s dport %u accept",
+                                  f->proto, f->to_port);
+          append_forward_rules (out, f, "port forward", body);
+        }
+      else if (f->masquerade)
+        {
+          body = g_strdup_printf ("ct status dnat {family} daddr {address} %s dport %u masquerade",
+                                  f->proto, f->to_port);
+          append_forward_rules (out, f, "the service answers the host", body);
+        }
+    }
 }
 
 char *
@@ -250,6 +423,15 @@ pf_firewall_render (const PfFirewallSpec *spec)
                           "\t\ttype filter hook output priority filter; policy accept;\n"
                           "\t\tmeta mark 0x%08x accept comment \"the daemon's probes pass the standby blocks\"\n",
                           spec->probe_mark);
+  for (guint i = 0; i < spec->n_out_of_band; i++)
+    {
+      const PfFirewallOutOfBand *o = &spec->out_of_band[i];
+      g_autofree char *label = label_of (o->name);
+
+      if (out_of_band_passes (spec, o))
+        g_string_append_printf (out, "\t\toifname \"%s\" meta mark 0x%08x accept comment \"%s: out-of-band tunnel\"\n",
+                                o->ifname, o->fwmark, label);
+    }
   for (guint i = 0; i < spec->n_uplinks; i++)
     {
       const PfFirewallUplink *u = &spec->uplinks[i];
@@ -288,6 +470,7 @@ pf_firewall_render (const PfFirewallSpec *spec)
   g_string_append (out,
                    "\tchain forward {\n"
                    "\t\ttype filter hook forward priority filter; policy accept;\n");
+  append_forwards (out, spec, "forward");
   for (guint i = 0; i < spec->n_uplinks; i++)
     {
       const PfFirewallUplink *u = &spec->uplinks[i];
@@ -310,9 +493,19 @@ pf_firewall_render (const PfFirewallSpec *spec)
     }
   g_string_append (out, "\t}\n\n");
 
+  if (spec->n_forwards > 0)
+    {
+      g_string_append (out,
+                       "\tchain prerouting {\n"
+                       "\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+      append_forwards (out, spec, "prerouting");
+      g_string_append (out, "\t}\n\n");
+    }
+
   g_string_append (out,
                    "\tchain postrouting {\n"
                    "\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+  append_forwards (out, spec, "postrouting");
   for (guint i = 0; i < spec->n_uplinks; i++)
     {
       const PfFirewallUplink *u = &spec->uplinks[i];
@@ -334,6 +527,14 @@ pf_firewall_render (const PfFirewallSpec *spec)
   g_string_append (out,
                    "\tchain uplink_mark {\n"
                    "\t\ttype filter hook postrouting priority mangle; policy accept;\n");
+  for (guint i = 0; i < spec->n_out_of_band && spec->ct_mark_mask != 0; i++)
+    {
+      const PfFirewallOutOfBand *o = &spec->out_of_band[i];
+      g_autofree char *label = label_of (o->name);
+
+      g_string_append_printf (out, "\t\tmeta mark 0x%08x return comment \"%s: out-of-band tunnel, never flushed\"\n",
+                              o->fwmark, label);
+    }
   for (guint i = 0; i < spec->n_uplinks && spec->ct_mark_mask != 0; i++)
     {
       const PfFirewallUplink *u = &spec->uplinks[i];

@@ -28,18 +28,44 @@ typedef struct {
   PfFirewallLimit limit;   /* backups */
 } PfFirewallUplink;
 
+/* A port forward in place now: from the VPN interfaces to a service inside. */
+typedef struct {
+  const char         *name;        /* for comments */
+  const char         *proto;       /* "tcp" or "udp" */
+  guint16             port;        /* on the host's VPN address */
+  const char         *to_address;  /* IPv4 or IPv6 literal */
+  guint16             to_port;
+  const char * const *interfaces;  /* NULL-terminated; a trailing '*' matches a prefix */
+  gboolean            masquerade;  /* the service sees the host as the source */
+} PfFirewallForward;
+
+/* A tunnel whose packets (marked @fwmark) leave through a backup even in
+ * standby: they pass its block, and their flows are not tagged with the
+ * uplink, so no switch flushes them. */
+typedef struct {
+  const char *name;     /* for comments */
+  const char *ifname;   /* the backup's interface */
+  guint32     fwmark;
+} PfFirewallOutOfBand;
+
 typedef struct {
   const PfFirewallUplink *uplinks;
   guint                   n_uplinks;
   const char * const     *allowed;    /* NULL-terminated "A.B.C.D/N" guests allowed on a backup */
   guint32                 probe_mark; /* the daemon's probes pass the standby block */
   guint32                 ct_mark_mask;
+  const PfFirewallForward *forwards;
+  guint                   n_forwards;
+  const PfFirewallOutOfBand *out_of_band;
+  guint                   n_out_of_band;
 } PfFirewallSpec;
 
 /* Whether @spec can be rendered: interface names that nft matches literally
  * (no quotes, backslashes or '*' wildcard, at most 15 bytes), IPv4 networks
  * without host bits for @allowed, an IPv4 or IPv6 address or network for
- * management, ct marks within the mask. The daemon checks this before
+ * management, ct marks within the mask, forwards to an address with a port,
+ * tcp or udp, on interface names or prefixes, out-of-band marks that are not
+ * the probe mark. The daemon checks this before
  * rendering; pf_firewall_render() treats an invalid spec as a programming error. */
 gboolean  pf_firewall_spec_validate (const PfFirewallSpec  *spec,
                                      GError               **error);

@@ -17,6 +17,7 @@
 #include "pf-manager.h"
 #include "pf-modem.h"
 #include "pf-policy.h"
+#include "pf-remote-access.h"
 #include "pf-routing.h"
 #include "pf-state.h"
 #include "pf-uplink.h"
@@ -42,6 +43,7 @@ struct _PfManager
   GPtrArray       *uplinks;         /* PfUplink, in config order: primary first */
   PfAccounting    *accounting;      /* the backups' data usage, with the uplinks */
   PfAnnouncer     *announcer;       /* notifiers and hooks */
+  GPtrArray       *remote_access;   /* PfRemoteAccess, with the uplinks */
   gint64          *unusable_until;  /* per uplink: failed bring-up, monotonic µs */
 
   guint            active;          /* index of the uplink carrying traffic now */
@@ -65,6 +67,7 @@ struct _PfManager
 G_DEFINE_TYPE (PfManager, pf_manager, G_TYPE_OBJECT)
 
 static void decide (PfManager *self);
+static void repin_remote_access (PfManager *self);
 
 static PfUplink *
 uplink_at (PfManager *self,
@@ -238,6 +241,8 @@ static char *
 render_firewall (PfManager *self)
 {
   g_autoptr(GArray) fw = g_array_new (FALSE, TRUE, sizeof (PfFirewallUplink));
+  g_autoptr(GArray) forwards = g_array_new (FALSE, TRUE, sizeof (PfFirewallForward));
+  g_autoptr(GArray) out_of_band = g_array_new (FALSE, TRUE, sizeof (PfFirewallOutOfBand));
   g_autoptr(GPtrArray) allowed = g_ptr_array_new ();
   PfFirewallSpec spec = { 0 };
 
@@ -266,16 +271,66 @@ render_firewall (PfManager *self)
   spec.allowed = (const char * const *) allowed->pdata;
   spec.probe_mark = self->config->probe_mark;
   spec.ct_mark_mask = self->config->ct_mark_mask;
+  for (guint i = 0; i < self->config->forwards->len; i++)
+    {
+      const PfForwardConfig *c = g_ptr_array_index (self->config->forwards, i);
+      PfFirewallForward f = {
+        .name = c->name,
+        .proto = c->proto,
+        .port = c->port,
+        .to_address = c->to_address,
+        .to_port = c->to_port,
+        .interfaces = (const char * const *) c->interfaces,
+        .masquerade = c->masquerade,
+      };
+
+      if (c->when == PF_FORWARD_ALWAYS || self->active != 0)
+        g_array_append_val (forwards, f);
+    }
+  for (guint i = 0; i < self->config->remote_access->len; i++)
+    {
+      const PfRemoteAccessConfig *c = g_ptr_array_index (self->config->remote_access, i);
+      int index = uplink_index (self, c->out_of_band);
+      PfFirewallOutOfBand o = {
+        .name = c->name,
+        .ifname = index > 0 ? pf_uplink_get_ifname (uplink_at (self, index)) : NULL,
+        .fwmark = c->fwmark,
+      };
+
+      if (o.ifname != NULL)
+        g_array_append_val (out_of_band, o);
+    }
+  spec.forwards = (const PfFirewallForward *) forwards->data;
+  spec.n_forwards = forwards->len;
+  spec.out_of_band = (const PfFirewallOutOfBand *) out_of_band->data;
+  spec.n_out_of_band = out_of_band->len;
   return pf_firewall_render (&spec);
 }
 
-/* Fills @backups (PfRoutingBackup) and @spec; returns a text key of it. */
+/* Fills @backups (PfRoutingBackup), @marks (PfRoutingMark) and @spec;
+ * returns a text key of it. */
 static char *
 routing_spec (PfManager     *self,
               GArray        *backups,
+              GArray        *marks,
               PfRoutingSpec *spec)
 {
   GString *key = g_string_new (NULL);
+
+  for (guint i = 0; i < self->config->remote_access->len; i++)
+    {
+      const PfRemoteAccessConfig *c = g_ptr_array_index (self->config->remote_access, i);
+      const PfUplinkConfig *via = c->out_of_band != NULL ? pf_config_find_uplink (self->config, c->out_of_band) : NULL;
+      PfRoutingMark m = { .fwmark = c->fwmark, .table = via != NULL ? via->table : 0 };
+
+      if (via != NULL)
+        {
+          g_array_append_val (marks, m);
+          g_string_append_printf (key, "mark %x:%u;", m.fwmark, m.table);
+        }
+    }
+  spec->marks = (const PfRoutingMark *) marks->data;
+  spec->n_marks = marks->len;
 
   spec->active_table = 0;
   for (guint i = 1; i < self->uplinks->len; i++)
@@ -345,8 +400,9 @@ apply_routing (PfManager *self,
                GError   **error)
 {
   g_autoptr(GArray) backups = g_array_new (FALSE, TRUE, sizeof (PfRoutingBackup));
+  g_autoptr(GArray) marks = g_array_new (FALSE, TRUE, sizeof (PfRoutingMark));
   PfRoutingSpec spec = { 0 };
-  g_autofree char *key = routing_spec (self, backups, &spec);
+  g_autofree char *key = routing_spec (self, backups, marks, &spec);
 
   if (g_strcmp0 (key, self->applied_routing) == 0)
     return TRUE;
@@ -429,6 +485,7 @@ do_switch (PfManager  *self,
   add_event (self, kind, pf_uplink_get_name (uplink_at (self, old)), active_name (self), reason);
   /* Messages that waited for a way out may have one now. */
   pf_announcer_kick (self->announcer);
+  repin_remote_access (self);
 
   self->deciding = was_deciding;
   if (!was_deciding && self->decide_again)
@@ -625,6 +682,43 @@ on_uplink_alert (PfUplink   *uplink,
 }
 
 static void
+on_remote_state_changed (PfRemoteAccess *remote,
+                         const char     *state,
+                         const char     *reason,
+                         gpointer        user_data)
+{
+  add_event (PF_MANAGER (user_data), g_str_equal (state, "up") ? "remote-up" : "remote-down",
+             pf_remote_access_get_name (remote), NULL, reason);
+}
+
+static void
+on_remote_repinned (PfRemoteAccess *remote,
+                    double          seconds,
+                    const char     *how,
+                    gpointer        user_data)
+{
+  g_autofree char *reason = g_strdup_printf ("answered %.1f s after the switch (%s)", seconds, how);
+
+  add_event (PF_MANAGER (user_data), "remote-repinned", pf_remote_access_get_name (remote), NULL, reason);
+}
+
+static void
+on_remote_failed (PfRemoteAccess *remote,
+                  const char     *reason,
+                  gpointer        user_data)
+{
+  add_event (PF_MANAGER (user_data), "error", pf_remote_access_get_name (remote), NULL, reason);
+}
+
+/* Every switch moves the VPNs to the new path at once. */
+static void
+repin_remote_access (PfManager *self)
+{
+  for (guint i = 0; self->remote_access != NULL && i < self->remote_access->len; i++)
+    pf_remote_access_repin (g_ptr_array_index (self->remote_access, i));
+}
+
+static void
 on_link_changed (PfLinkMonitor *links,
                  const char    *ifname,
                  int            ifindex,
@@ -709,6 +803,14 @@ unexport_uplinks (PfManager *self)
     }
   g_clear_pointer (&self->uplinks, g_ptr_array_unref);
   g_clear_pointer (&self->unusable_until, g_free);
+  for (guint i = 0; self->remote_access != NULL && i < self->remote_access->len; i++)
+    {
+      PfRemoteAccess *remote = g_ptr_array_index (self->remote_access, i);
+
+      g_signal_handlers_disconnect_by_data (remote, self);
+      pf_remote_access_stop (remote);
+    }
+  g_clear_pointer (&self->remote_access, g_ptr_array_unref);
 }
 
 static gboolean
@@ -747,6 +849,17 @@ create_uplinks (PfManager *self,
   g_signal_connect (self->accounting, "threshold", G_CALLBACK (on_usage_threshold), self);
   g_signal_connect (self->accounting, "capped", G_CALLBACK (on_usage_capped), self);
   g_signal_connect (self->accounting, "save", G_CALLBACK (on_usage_save), self);
+
+  self->remote_access = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < self->config->remote_access->len; i++)
+    {
+      PfRemoteAccess *remote = pf_remote_access_new (g_ptr_array_index (self->config->remote_access, i));
+
+      g_ptr_array_add (self->remote_access, remote);
+      g_signal_connect (remote, "state-changed", G_CALLBACK (on_remote_state_changed), self);
+      g_signal_connect (remote, "repinned", G_CALLBACK (on_remote_repinned), self);
+      g_signal_connect (remote, "failed", G_CALLBACK (on_remote_failed), self);
+    }
   return TRUE;
 }
 
@@ -768,6 +881,8 @@ start_uplinks (PfManager *self)
   for (guint i = 0; i < self->uplinks->len; i++)
     pf_uplink_start (uplink_at (self, i));
   pf_accounting_start (self->accounting);
+  for (guint i = 0; i < self->remote_access->len; i++)
+    pf_remote_access_start (g_ptr_array_index (self->remote_access, i));
 }
 
 /* ---- start, reload, stop ------------------------------------------------ */
@@ -871,6 +986,7 @@ pf_manager_reload (PfManager *self,
   g_autoptr(PfConfig) config = NULL;
   g_autofree char *active = NULL;
   g_autoptr(GArray) backups = g_array_new (FALSE, TRUE, sizeof (PfRoutingBackup));
+  g_autoptr(GArray) marks = g_array_new (FALSE, TRUE, sizeof (PfRoutingMark));
   PfRoutingSpec old_spec = { 0 };
   g_autofree char *old_key = NULL;
   PfConfig *old_config;
@@ -891,7 +1007,7 @@ pf_manager_reload (PfManager *self,
     return FALSE;
 
   active = g_strdup (active_name (self));
-  old_key = routing_spec (self, backups, &old_spec);
+  old_key = routing_spec (self, backups, marks, &old_spec);
 
   /* Tear down the old uplinks, keeping the host as it is. */
   self->started = FALSE;
@@ -974,8 +1090,9 @@ pf_manager_stop (PfManager *self)
   if (self->config->on_stop == PF_ON_STOP_RESTORE)
     {
       g_autoptr(GArray) backups = g_array_new (FALSE, TRUE, sizeof (PfRoutingBackup));
+      g_autoptr(GArray) marks = g_array_new (FALSE, TRUE, sizeof (PfRoutingMark));
       PfRoutingSpec spec = { 0 };
-      g_autofree char *key = routing_spec (self, backups, &spec);
+      g_autofree char *key = routing_spec (self, backups, marks, &spec);
       guint old = self->active;
 
       if (!pf_routing_remove (self->routing, &spec, &error))
@@ -1369,6 +1486,11 @@ handle_get_status (PfDBusManager1        *skeleton,
   json_builder_begin_array (b);
   for (guint i = 0; self->uplinks != NULL && i < self->uplinks->len; i++)
     pf_uplink_to_json (uplink_at (self, i), b);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "remote_access");
+  json_builder_begin_array (b);
+  for (guint i = 0; self->remote_access != NULL && i < self->remote_access->len; i++)
+    pf_remote_access_to_json (g_ptr_array_index (self->remote_access, i), b);
   json_builder_end_array (b);
   json_builder_set_member_name (b, "events");
   json_builder_begin_array (b);

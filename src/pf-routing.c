@@ -425,6 +425,19 @@ rules_wanted (const PfRoutingSpec *spec)
       };
       g_array_append_val (want, r);
     }
+  for (guint i = 0; i < spec->n_marks; i++)
+    {
+      PfRule r = {
+        .priority = spec->rule_priority,
+        .table = spec->marks[i].table,
+        .fwmark = spec->marks[i].fwmark,
+        .fwmask = G_MAXUINT32,
+        .suppress_prefixlen = NO_SUPPRESS,
+        .action = FR_ACT_TO_TBL,
+        .plain = TRUE,
+      };
+      g_array_append_val (want, r);
+    }
   if (spec->active_table != 0)
     {
       PfRule main_rule = {

@@ -7,6 +7,7 @@
  *
  * Rules the daemon owns, at priority P = config rule_priority:
  *   P     fwmark PROBE_MARK lookup T_b          (one per backup b, always)
+ *   P     fwmark M lookup T_b                   (an out-of-band tunnel's mark M, always)
  *   P+1   lookup main suppress_prefixlength 0   (only while failed over)
  *   P+2   lookup T_active                       (only while failed over)
  * The primary's configuration (main table) is never touched.
@@ -24,9 +25,17 @@ typedef struct {
   const char *gateway;   /* IPv4 literal, NULL when unknown (route removed) */
 } PfRoutingBackup;
 
+/* Packets carrying @fwmark always use @table (a backup's). */
+typedef struct {
+  guint32 fwmark;
+  guint   table;
+} PfRoutingMark;
+
 typedef struct {
   const PfRoutingBackup *backups;
   guint                  n_backups;
+  const PfRoutingMark   *marks;
+  guint                  n_marks;
   guint32                probe_mark;
   guint                  rule_priority;
   guint                  active_table;  /* 0 = primary (no switch rules) */

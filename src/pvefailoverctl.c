@@ -745,6 +745,57 @@ print_standby_tests (GPtrArray *uplinks)
     }
 }
 
+/* One line per [remote-access NAME]: "vpn: up, 12.3 ms (wireguard wg0, probe
+ * 10.99.0.2, out of band through lte, re-pinned in 1.2 s)". */
+static gboolean
+print_remote_access (PfCtl *ctl, GError **error)
+{
+  g_autoptr(JsonNode) root = get_status_json (ctl, error);
+  JsonArray *list;
+
+  if (root == NULL)
+    return FALSE;
+  if (!json_object_has_member (json_node_get_object (root), "remote_access"))
+    return TRUE;
+  list = json_object_get_array_member (json_node_get_object (root), "remote_access");
+  if (list == NULL || json_array_get_length (list) == 0)
+    return TRUE;
+  print_line ("");
+  /* TRANSLATORS: a heading of "status", before the VPNs' lines */
+  print_line (_("Remote access:"));
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonObject *r = json_array_get_object_element (list, i);
+      const char *state = json_object_get_string_member_with_default (r, "state", "");
+      const char *ifname = json_object_get_string_member_with_default (r, "interface", NULL);
+      const char *via = json_object_get_string_member_with_default (r, "out_of_band", NULL);
+      JsonNode *rtt = json_object_get_member (r, "rtt_ms");
+      JsonNode *repin = json_object_get_member (r, "last_repin_seconds");
+      Colour colour = g_str_equal (state, "up") ? COLOUR_GREEN : g_str_equal (state, "down") ? COLOUR_RED : COLOUR_NONE;
+      g_autoptr(GString) details = g_string_new (NULL);
+
+      g_string_append_printf (details, "%s %s, %s %s",
+                              json_object_get_string_member_with_default (r, "type", ""),
+                              ifname != NULL ? ifname : "-",
+                              /* TRANSLATORS: in a remote access line of "status": "probe 10.99.0.2" */
+                              _("probe"),
+                              json_object_get_string_member_with_default (r, "probe", ""));
+      if (via != NULL)
+        /* TRANSLATORS: in a remote access line of "status": "out of band through lte" */
+        g_string_append_printf (details, _(", out of band through %s"), via);
+      if (repin != NULL && JSON_NODE_HOLDS_VALUE (repin))
+        /* TRANSLATORS: in a remote access line of "status": how long the VPN took to answer after the last switch */
+        g_string_append_printf (details, _(", re-pinned in %.1f s"), json_node_get_double (repin));
+      if (rtt != NULL && JSON_NODE_HOLDS_VALUE (rtt))
+        print_linef ("  %s: %s%s%s, %.1f ms (%s)", json_object_get_string_member_with_default (r, "name", ""),
+                     colour_start (colour), state, colour_end (colour), json_node_get_double (rtt), details->str);
+      else
+        print_linef ("  %s: %s%s%s (%s)", json_object_get_string_member_with_default (r, "name", ""),
+                     colour_start (colour), state, colour_end (colour), details->str);
+    }
+  return TRUE;
+}
+
 static gboolean
 cmd_status (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
 {
@@ -807,7 +858,7 @@ cmd_status (PfCtl *ctl, const PfCommand *command, char **args, GError **error)
       print_uplink_table (uplinks);
       print_standby_tests (uplinks);
     }
-  return TRUE;
+  return print_remote_access (ctl, error);
 }
 
 static gboolean

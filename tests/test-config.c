@@ -521,6 +521,66 @@ test_plan_and_notifiers (void)
 }
 
 static void
+test_forwards_and_remote_access (void)
+{
+  g_autoptr(PfConfig) config = load_ok (
+    PRIMARY
+    "[uplink lte]\ninterface=wwan0\n"
+    "[forward ha]\nto=192.168.2.10:8123\n"
+    "[forward pbs]\nto=[fd00::7]\nport=8007\nproto=udp\ninterfaces=wg0, tailscale*\nwhen=failover\nmasquerade=false\n"
+    "[remote-access wireguard]\ninterface=wg0\nprobe=10.99.0.2\nout-of-band=lte\nfwmark=0x5100\n"
+    "endpoint=vpn.example.org:51820\npeer-key=q0ZsXvSFQ3kGG7vMUdh4ZFWDD6PJmqLdO0cHbRR4yXI=\ninterval=30s\n"
+    "[remote-access zt]\ntype=zerotier\nnetwork=8056c2e21c84a027\nprobe=fd80:56c2::1\n");
+  const PfForwardConfig *ha, *pbs;
+  const PfRemoteAccessConfig *wg, *zt;
+  g_autofree char *summary = NULL;
+
+  g_assert_cmpuint (config->forwards->len, ==, 2);
+  ha = g_ptr_array_index (config->forwards, 0);
+  pbs = g_ptr_array_index (config->forwards, 1);
+  g_assert_cmpstr (ha->proto, ==, "tcp");
+  g_assert_cmpuint (ha->port, ==, 8123);
+  g_assert_cmpstr (ha->to_address, ==, "192.168.2.10");
+  g_assert_cmpuint (ha->to_port, ==, 8123);
+  g_assert_cmpstr (ha->interfaces[0], ==, "zt*");
+  g_assert_cmpstr (ha->interfaces[1], ==, "wg*");
+  g_assert_null (ha->interfaces[2]);
+  g_assert_cmpint (ha->when, ==, PF_FORWARD_ALWAYS);
+  g_assert_true (ha->masquerade);
+  g_assert_cmpstr (pbs->proto, ==, "udp");
+  g_assert_cmpstr (pbs->to_address, ==, "fd00::7");
+  g_assert_cmpuint (pbs->port, ==, 8007);
+  g_assert_cmpuint (pbs->to_port, ==, 8007);
+  g_assert_cmpstr (pbs->interfaces[1], ==, "tailscale*");
+  g_assert_cmpint (pbs->when, ==, PF_FORWARD_FAILOVER);
+  g_assert_false (pbs->masquerade);
+
+  g_assert_cmpuint (config->remote_access->len, ==, 2);
+  wg = g_ptr_array_index (config->remote_access, 0);
+  zt = g_ptr_array_index (config->remote_access, 1);
+  g_assert_cmpint (wg->kind, ==, PF_REMOTE_WIREGUARD);
+  g_assert_cmpstr (wg->interface, ==, "wg0");
+  g_assert_cmpstr (wg->probe, ==, "10.99.0.2");
+  g_assert_cmpstr (wg->out_of_band, ==, "lte");
+  g_assert_cmphex (wg->fwmark, ==, 0x5100);
+  g_assert_cmpstr (wg->endpoint, ==, "vpn.example.org:51820");
+  g_assert_cmpuint (wg->interval_ms, ==, 30000);
+  g_assert_cmpuint (wg->timeout_ms, ==, PF_DEFAULT_REMOTE_TIMEOUT_MS);
+  g_assert_cmpint (zt->kind, ==, PF_REMOTE_ZEROTIER);
+  g_assert_null (zt->interface);
+  g_assert_cmpstr (zt->probe, ==, "fd80:56c2::1");
+  g_assert_cmpstr (zt->api, ==, PF_DEFAULT_ZEROTIER_API);
+  g_assert_cmpstr (zt->token_file, ==, PF_DEFAULT_ZEROTIER_TOKEN);
+  g_assert_cmpuint (zt->interval_ms, ==, PF_DEFAULT_REMOTE_INTERVAL_MS);
+
+  summary = pf_config_describe (config);
+  g_assert_nonnull (strstr (summary, "forward ha: tcp port 8123 on zt* wg* to 192.168.2.10:8123, always, masqueraded\n"));
+  g_assert_nonnull (strstr (summary, "forward pbs: udp port 8007 on wg0 tailscale* to [fd00::7]:8007, only while failed over\n"));
+  g_assert_nonnull (strstr (summary, "remote access wireguard: wireguard on wg0, probe 10.99.0.2 every 30 s, "
+                                     "out of band through lte (fwmark 0x5100), endpoint vpn.example.org:51820\n"));
+}
+
+static void
 test_size (void)
 {
   static const struct { const char *text; guint64 bytes; } good[] = {
@@ -654,10 +714,71 @@ static const ErrorCase error_cases[] = {
     PRIMARY "[daemon]\nlanguage=de\n",
     "test.conf:6: [daemon] key \"language\": invalid value \"de\" (expected en or fr)" },
 
+  { "forward-needs-to", NULL,
+    PRIMARY "[forward ha]\nport=8123\n",
+    "test.conf:5: [forward ha]: to= is needed (the service inside, e.g. to=192.168.2.10:8123)" },
+  { "forward-needs-port", NULL,
+    PRIMARY "[forward ha]\nto=192.168.2.10\n",
+    "test.conf:5: [forward ha]: no port: give to=ADDRESS:PORT, port=, or both" },
+  { "forward-to", NULL,
+    PRIMARY "[forward ha]\nto=homeassistant:8123\n",
+    "test.conf:6: [forward ha] key \"to\": invalid value \"homeassistant:8123\" (expected ADDRESS:PORT or "
+    "[IPv6]:PORT of the service inside)" },
+  { "forward-proto", NULL,
+    PRIMARY "[forward ha]\nto=192.168.2.10:8123\nproto=sctp\n",
+    "test.conf:7: [forward ha] key \"proto\": invalid value \"sctp\" (expected tcp or udp)" },
+  { "forward-interfaces", NULL,
+    PRIMARY "[forward ha]\nto=192.168.2.10:8123\ninterfaces=wg0 *\n",
+    "test.conf:7: [forward ha] key \"interfaces\": invalid value \"*\" (expected an interface name, or a "
+    "prefix ending in '*')" },
+  { "forward-when", NULL,
+    PRIMARY "[forward ha]\nto=192.168.2.10:8123\nwhen=sometimes\n",
+    "test.conf:7: [forward ha] key \"when\": invalid value \"sometimes\" (expected always or failover)" },
+  { "forward-name", NULL,
+    PRIMARY "[forward Home Assistant]\nto=192.168.2.10:8123\n",
+    "test.conf:5: invalid forward name \"Home Assistant\" in [forward Home Assistant] (expected 1 to 32 of "
+    "a-z, 0-9, '_' and '-')" },
+  { "remote-needs-type", NULL,
+    PRIMARY "[remote-access vpn]\ninterface=wg0\nprobe=10.99.0.2\n",
+    "test.conf:5: [remote-access vpn]: type= is needed (wireguard or zerotier)" },
+  { "remote-needs-probe", NULL,
+    PRIMARY "[remote-access wireguard]\ninterface=wg0\n",
+    "test.conf:5: [remote-access wireguard]: probe= is needed: the address of a peer across the tunnel, "
+    "pinged through it" },
+  { "remote-mark-alone", NULL,
+    PRIMARY "[remote-access wireguard]\ninterface=wg0\nprobe=10.99.0.2\nfwmark=0x5100\n",
+    "test.conf:5: [remote-access wireguard]: out-of-band= and fwmark= go together: the tunnel's packets "
+    "carry the interface's fwmark, and that mark is routed through the backup" },
+  { "remote-out-of-band-primary", NULL,
+    PRIMARY "[remote-access wireguard]\ninterface=wg0\nprobe=10.99.0.2\nfwmark=0x5100\nout-of-band=wan\n",
+    "test.conf:9: [remote-access wireguard] key \"out-of-band\": \"wan\" is not a backup uplink" },
+  { "remote-probe-mark", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\n"
+    "[remote-access wireguard]\ninterface=wg0\nprobe=10.99.0.2\nfwmark=0x70f0\nout-of-band=lte\n",
+    "test.conf:10: [remote-access wireguard] key \"fwmark\": 0x70f0 is the daemon's probe mark ([daemon] probe-mark)" },
+  { "remote-peer-key", NULL,
+    PRIMARY "[remote-access wireguard]\ninterface=wg0\nprobe=10.99.0.2\npeer-key=abc\n",
+    "test.conf:8: [remote-access wireguard] key \"peer-key\": invalid value \"abc\" (expected a WireGuard "
+    "public key (44 characters of base64))" },
+  { "remote-endpoint-alone", NULL,
+    PRIMARY "[remote-access wireguard]\ninterface=wg0\nprobe=10.99.0.2\nendpoint=vpn.example.org:51820\n",
+    "test.conf:5: [remote-access wireguard]: endpoint= and peer-key= go together (which peer's endpoint to set again)" },
+  { "remote-endpoint", NULL,
+    PRIMARY "[remote-access wireguard]\ninterface=wg0\nprobe=10.99.0.2\nendpoint=vpn.example.org\n",
+    "test.conf:8: [remote-access wireguard] key \"endpoint\": invalid value \"vpn.example.org\" (expected "
+    "HOST:PORT, e.g. vpn.example.org:51820)" },
+  { "remote-zerotier-network", NULL,
+    PRIMARY "[remote-access zerotier]\nnetwork=8056C2E21C84A027\nprobe=10.147.17.1\n",
+    "test.conf:6: [remote-access zerotier] key \"network\": invalid value \"8056C2E21C84A027\" (expected "
+    "a ZeroTier network id, 16 lowercase hex digits)" },
+  { "remote-zerotier-mixed", NULL,
+    PRIMARY "[remote-access zerotier]\nnetwork=8056c2e21c84a027\nprobe=10.147.17.1\nendpoint=a.example:1\n",
+    "test.conf:5: [remote-access zerotier]: out-of-band=, fwmark=, endpoint= and peer-key= are for type=wireguard" },
+
   /* Syntax */
   { "unknown-group", NULL,
     PRIMARY "[probes]\nx=1\n",
-    "test.conf:5: unknown group [probes] (expected [daemon], [guests], [hooks], [uplink NAME] or [notify NAME])" },
+    "test.conf:5: unknown group [probes] (expected [daemon], [guests], [hooks], [uplink NAME], [notify NAME], [forward NAME] or [remote-access NAME])" },
   { "unknown-key", NULL,
     PRIMARY "colour=blue\n",
     "test.conf:5: [uplink wan] key \"colour\": unknown key" },
@@ -1131,6 +1252,7 @@ main (int    argc,
   g_test_add_func ("/config/target", test_target_parse);
   g_test_add_func ("/config/plan-and-notifiers", test_plan_and_notifiers);
   g_test_add_func ("/config/size", test_size);
+  g_test_add_func ("/config/forwards-and-remote-access", test_forwards_and_remote_access);
 
   for (gsize i = 0; i < G_N_ELEMENTS (error_cases); i++)
     {

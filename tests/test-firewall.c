@@ -38,6 +38,10 @@ typedef struct {
   const PfFirewallUplink *uplinks;
   guint                   n_uplinks;
   const char * const     *allowed;
+  const PfFirewallForward *forwards;
+  guint                   n_forwards;
+  const PfFirewallOutOfBand *out_of_band;
+  guint                   n_out_of_band;
 } GoldenCase;
 
 static const PfFirewallUplink standby_one_backup[] = {
@@ -69,7 +73,32 @@ static const PfFirewallUplink capped[] = {
   { "sat", "eth9", TRUE, TRUE, NULL, 0x00030000, PF_FIREWALL_LIMIT_ALL },
 };
 
+/* Remote access: Home Assistant and PBS reachable from the VPNs, PBS only
+ * while failed over (not in this spec), one IPv6 service; a WireGuard tunnel
+ * that always rides the backup. */
+static const char * const vpn_interfaces[] = { "zt*", "wg*", NULL };
+static const char * const wg0_only[] = { "wg0", NULL };
+
+static const PfFirewallForward forwards[] = {
+  { "ha", "tcp", 8123, "192.168.2.10", 8123, vpn_interfaces, TRUE },
+  { "nginx", "tcp", 81, "192.168.2.11", 80, wg0_only, FALSE },
+  { "dns6", "udp", 53, "fd00::53", 53, wg0_only, TRUE },
+};
+
+static const PfFirewallOutOfBand out_of_band[] = {
+  { "wireguard", "enx0c5b8f279a64", 0x5100 },
+};
+
+/* Over sat, whose plan is used up with cap-action=block: not let through. */
+static const PfFirewallOutOfBand out_of_band_blocked[] = {
+  { "wireguard", "eth9", 0x5100 },
+};
+
 static const GoldenCase golden_cases[] = {
+  { "remote-access-standby", standby_one_backup, G_N_ELEMENTS (standby_one_backup), allowed_guests,
+    forwards, G_N_ELEMENTS (forwards), out_of_band, G_N_ELEMENTS (out_of_band) },
+  { "remote-access-plan-blocked", capped, G_N_ELEMENTS (capped), allowed_guests,
+    forwards, 1, out_of_band_blocked, G_N_ELEMENTS (out_of_band_blocked) },
   { "standby-one-backup", standby_one_backup, G_N_ELEMENTS (standby_one_backup), allowed_guests },
   { "failed-over", failed_over, G_N_ELEMENTS (failed_over), allowed_guests },
   { "two-backups-one-active", two_backups_one_active, G_N_ELEMENTS (two_backups_one_active), allowed_guests },
@@ -88,6 +117,10 @@ spec_init (PfFirewallSpec   *spec,
     .allowed = gc->allowed,
     .probe_mark = PROBE_MARK,
     .ct_mark_mask = CT_MASK,
+    .forwards = gc->forwards,
+    .n_forwards = gc->n_forwards,
+    .out_of_band = gc->out_of_band,
+    .n_out_of_band = gc->n_out_of_band,
   };
 }
 
