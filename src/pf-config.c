@@ -702,7 +702,8 @@ pf_probe_target_parse (const char  *spec,
       g_autofree char *inner = NULL;
 
       target->kind = PF_PROBE_ICMP;
-      if (addr[0] == '[' && g_str_has_suffix (addr, "]"))
+      /* Brackets are for IPv6 only, as in tcp: and dns:. */
+      if (addr[0] == '[' && g_str_has_suffix (addr, "]") && strchr (addr, ':') != NULL)
         addr = inner = g_strndup (addr + 1, strlen (addr) - 2);
       target->address = normalise_ip (addr, TRUE);
       if (target->address == NULL)
@@ -744,39 +745,48 @@ pf_probe_target_parse (const char  *spec,
   return g_steal_pointer (&target);
 }
 
-/* Guests: "A.B.C.D" or "A.B.C.D/N" → "A.B.C.D/N"; host bits must be clear. */
+/* Guests: an IPv4 or IPv6 address or network ("192.168.2.29",
+ * "192.168.2.0/24", "2001:db8:2::/64") → "A.B.C.D/N" or "X::Y/N", with
+ * *@out_family telling which; host bits must be clear. */
 static char *
-parse_ipv4_network (const char  *text,
-                    GError     **error)
+parse_network (const char  *text,
+               int         *out_family,
+               GError     **error)
 {
   g_auto(GStrv) parts = g_strsplit (text, "/", 2);
-  struct in_addr addr;
-  guint64 prefix = 32;
-  guint32 host_order;
-  guint32 mask;
-  char out[INET_ADDRSTRLEN];
+  int family = strchr (parts[0], ':') != NULL ? AF_INET6 : AF_INET;
+  guint bits = family == AF_INET6 ? 128 : 32;
+  guint64 prefix = bits;
+  guint8 addr[16];
+  gboolean host_bits = FALSE;
+  char out[INET6_ADDRSTRLEN];
 
-  if (inet_pton (AF_INET, parts[0], &addr) != 1 ||
-      (parts[1] != NULL && (!parse_uint64 (parts[1], FALSE, &prefix) || prefix > 32)))
+  if (inet_pton (family, parts[0], addr) != 1 ||
+      (parts[1] != NULL && (!parse_uint64 (parts[1], FALSE, &prefix) || prefix > bits)))
     {
       g_set_error (error, PF_ERROR, PF_ERROR_INVALID_CONFIG,
-                   "invalid network \"%s\" (expected an IPv4 address or network "
-                   "such as 192.168.2.29 or 192.168.2.0/24)", text);
+                   "invalid network \"%s\" (expected an IPv4 or IPv6 address or network "
+                   "such as 192.168.2.29, 192.168.2.0/24 or 2001:db8:2::/64)", text);
       return NULL;
     }
 
-  host_order = g_ntohl (addr.s_addr);
-  mask = prefix == 0 ? 0 : G_MAXUINT32 << (32 - prefix);
-  if ((host_order & ~mask) != 0)
+  for (guint i = 0; i < bits / 8; i++)
     {
-      struct in_addr net = { .s_addr = g_htonl (host_order & mask) };
+      guint keep = prefix >= (i + 1) * 8 ? 8 : prefix > i * 8 ? (guint) prefix - i * 8 : 0;
+      guint8 mask = (guint8) (0xff00 >> keep);
 
+      host_bits |= (addr[i] & ~mask) != 0;
+      addr[i] &= mask;
+    }
+  if (host_bits)
+    {
       g_set_error (error, PF_ERROR, PF_ERROR_INVALID_CONFIG,
                    "invalid network \"%s\" (host bits set; did you mean %s/%u?)",
-                   text, inet_ntop (AF_INET, &net, out, sizeof out), (guint) prefix);
+                   text, inet_ntop (family, addr, out, sizeof out), (guint) prefix);
       return NULL;
     }
-  return g_strdup_printf ("%s/%u", inet_ntop (AF_INET, &addr, out, sizeof out), (guint) prefix);
+  *out_family = family;
+  return g_strdup_printf ("%s/%u", inet_ntop (family, addr, out, sizeof out), (guint) prefix);
 }
 
 /* Lists are separated by ';', ',' or white space. */
@@ -1132,6 +1142,7 @@ uplink_free (PfUplinkConfig *uplink)
   g_clear_pointer (&uplink->targets, g_ptr_array_unref);
   g_free (uplink->management);
   g_free (uplink->gateway);
+  g_free (uplink->gateway6);
   g_free (uplink->modem_api);
   g_free (uplink->billing_start);
   g_free (uplink);
@@ -1414,6 +1425,14 @@ uplink_parse_gateway (const UplinkKey *spec, PfUplinkConfig *uplink, const char 
 }
 
 static gboolean
+uplink_parse_gateway6 (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  if (strchr (value, ':') == NULL)
+    return invalid_value (error, value, "an IPv6 address");
+  return set_address (&uplink->gateway6, value, TRUE, error);
+}
+
+static gboolean
 uplink_parse_modem (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
 {
   guint source;
@@ -1566,6 +1585,7 @@ static const UplinkKey uplink_keys[] = {
   { "standby-test-interval", uplink_parse_test_interval, 0, MINUTE_MS, 7 * DAY_MS, TRUE },
   { "management",            uplink_parse_management,    0, 0, 0, TRUE },
   { "gateway",               uplink_parse_gateway,       0, 0, 0, TRUE },
+  { "gateway6",              uplink_parse_gateway6,      0, 0, 0, TRUE },
   { "table",                 uplink_parse_table,         0, 0, 0, TRUE },
   { "activate-timeout",      uplink_parse_duration,      UPLINK_FIELD (activate_timeout_ms), SECOND_MS, 10 * MINUTE_MS, TRUE },
   { "modem",                 uplink_parse_modem,         0, 0, 0, TRUE },
@@ -1933,6 +1953,43 @@ parse_notify_group (PfParser          *parser,
   g_ptr_array_add (parser->config->notifiers, g_steal_pointer (&n));
 }
 
+/* "true" or "false", as GKeyFile writes them; "yes" and "no" too. */
+static gboolean
+parse_boolean (const char  *value,
+               gboolean    *out,
+               GError     **error)
+{
+  if (g_str_equal (value, "true") || g_str_equal (value, "yes"))
+    *out = TRUE;
+  else if (g_str_equal (value, "false") || g_str_equal (value, "no"))
+    *out = FALSE;
+  else
+    return invalid_value (error, value, "true or false");
+  return TRUE;
+}
+
+static void
+parse_guests_allow (PfParser        *parser,
+                    const PfLineKey *key,
+                    const char      *group,
+                    const char      *value)
+{
+  g_auto(GStrv) items = split_list (value);
+
+  for (guint j = 0; items[j] != NULL; j++)
+    {
+      g_autoptr(GError) local_error = NULL;
+      int family = AF_INET;
+      g_autofree char *network = parse_network (items[j], &family, &local_error);
+      GPtrArray *list = family == AF_INET6 ? parser->config->allowed6 : parser->config->allowed;
+
+      if (network == NULL)
+        add_problem (parser, key->line, group, key->name, "%s", local_error->message);
+      else if (!g_ptr_array_find_with_equal_func (list, network, g_str_equal, NULL))
+        g_ptr_array_add (list, g_steal_pointer (&network));
+    }
+}
+
 static void
 parse_guests_group (PfParser          *parser,
                     const PfLineGroup *group)
@@ -1941,29 +1998,21 @@ parse_guests_group (PfParser          *parser,
     {
       const PfLineKey *key = g_ptr_array_index (group->keys, i);
       g_autofree char *value = NULL;
-      g_auto(GStrv) items = NULL;
+      g_autoptr(GError) local_error = NULL;
+      gboolean is_allow = g_str_equal (key->name, "allow");
 
-      if (!g_str_equal (key->name, "allow"))
+      if (!is_allow && !g_str_equal (key->name, "nat66"))
         {
           add_problem (parser, key->line, group->name, key->name, "unknown key");
           continue;
         }
-      value = get_value (parser, group, key, TRUE);
+      value = get_value (parser, group, key, is_allow);
       if (value == NULL)
         continue;
-
-      items = split_list (value);
-      for (guint j = 0; items[j] != NULL; j++)
-        {
-          g_autoptr(GError) local_error = NULL;
-          g_autofree char *network = parse_ipv4_network (items[j], &local_error);
-
-          if (network == NULL)
-            add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
-          else if (!g_ptr_array_find_with_equal_func (parser->config->allowed, network,
-                                                      g_str_equal, NULL))
-            g_ptr_array_add (parser->config->allowed, g_steal_pointer (&network));
-        }
+      if (is_allow)
+        parse_guests_allow (parser, key, group->name, value);
+      else if (!parse_boolean (value, &parser->config->nat66, &local_error))
+        add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
     }
 }
 
@@ -2641,6 +2690,7 @@ config_new (const char *path)
   config->path = g_strdup (path);
   config->uplinks = g_ptr_array_new_with_free_func ((GDestroyNotify) uplink_free);
   config->allowed = g_ptr_array_new_with_free_func (g_free);
+  config->allowed6 = g_ptr_array_new_with_free_func (g_free);
   config->probe_mark = PF_DEFAULT_PROBE_MARK;
   config->rule_priority = PF_DEFAULT_RULE_PRIORITY;
   config->ct_mark_mask = PF_DEFAULT_CT_MARK_MASK;
@@ -2662,6 +2712,7 @@ pf_config_free (PfConfig *config)
   g_free (config->path);
   g_clear_pointer (&config->uplinks, g_ptr_array_unref);
   g_clear_pointer (&config->allowed, g_ptr_array_unref);
+  g_clear_pointer (&config->allowed6, g_ptr_array_unref);
   g_clear_pointer (&config->notifiers, g_ptr_array_unref);
   g_clear_pointer (&config->forwards, g_ptr_array_unref);
   g_clear_pointer (&config->remote_access, g_ptr_array_unref);
@@ -2931,11 +2982,26 @@ describe_uplink (GString              *out,
       g_string_append_printf (out, ", routing table %u", uplink->table);
       if (uplink->gateway != NULL)
         g_string_append_printf (out, ", gateway %s", uplink->gateway);
+      if (uplink->gateway6 != NULL)
+        g_string_append_printf (out, ", gateway6 %s", uplink->gateway6);
       if (uplink->management != NULL)
         g_string_append_printf (out, ", management %s", uplink->management);
       g_string_append_c (out, '\n');
       describe_plan (out, uplink);
     }
+}
+
+/* The IPv6 guests, after the IPv4 ones on the same line, and whether they
+ * leave through a backup at all (only with NAT66). */
+static void
+describe_guests6 (GString        *out,
+                  const PfConfig *config)
+{
+  for (guint i = 0; i < config->allowed6->len; i++)
+    g_string_append_printf (out, "%s %s", i > 0 || config->allowed->len > 0 ? "," : "",
+                            (const char *) g_ptr_array_index (config->allowed6, i));
+  if (config->allowed6->len > 0 || config->nat66)
+    g_string_append (out, config->nat66 ? "; IPv6 with NAT66" : "; IPv6 blocked (no nat66)");
 }
 
 char *
@@ -2951,11 +3017,12 @@ pf_config_describe (const PfConfig *config)
     describe_uplink (out, g_ptr_array_index (config->uplinks, i));
 
   g_string_append (out, "guests allowed on a backup:");
-  if (config->allowed->len == 0)
+  if (config->allowed->len == 0 && config->allowed6->len == 0)
     g_string_append (out, " none");
   for (guint i = 0; i < config->allowed->len; i++)
     g_string_append_printf (out, "%s %s", i > 0 ? "," : "",
                             (const char *) g_ptr_array_index (config->allowed, i));
+  describe_guests6 (out, config);
   g_string_append_c (out, '\n');
 
   g_string_append_printf (out, "daemon: probe mark 0x%x, ip rule priority %u-%u, "

@@ -78,6 +78,7 @@ typedef struct {
   guint      standby_test_interval_s; /* backups only: end-to-end test while idle, 0 = never */
   char      *management;       /* backups: modem management address, reachable in standby, may be NULL */
   char      *gateway;          /* backups: override the gateway learned from NetworkManager, may be NULL */
+  char      *gateway6;         /* backups: the same for IPv6, may be NULL */
   guint      table;            /* backups: routing table holding this uplink's default route */
   guint      activate_timeout_ms; /* cold standby: bring-up limit */
   PfModemSource modem;         /* backups: telemetry source */
@@ -167,6 +168,8 @@ typedef struct {
   char      *path;             /* file it came from */
   GPtrArray *uplinks;          /* PfUplinkConfig, primary first then by priority */
   GPtrArray *allowed;          /* char *, "A.B.C.D/N" networks allowed to leave via a backup */
+  GPtrArray *allowed6;         /* char *, "X::Y/N" IPv6 networks of [guests] allow= */
+  gboolean   nat66;            /* [guests] nat66=: allowed6 leave via a backup, masqueraded */
   guint32    probe_mark;       /* fwmark on the daemon's probe sockets */
   guint      rule_priority;    /* first of the daemon's ip rule priorities (uses 3) */
   guint32    ct_mark_mask;     /* conntrack mark bits the daemon owns to tag egress uplink */

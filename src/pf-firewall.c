@@ -63,9 +63,17 @@ network_canonical (const char     *text,
   g_autoptr(GInetAddressMask) mask = NULL;
   g_autoptr(GError) local_error = NULL;
 
+  const char *slash = text != NULL ? strchr (text, '/') : NULL;
+
   if (text == NULL || *text == '\0')
     {
       g_set_error_literal (error, PF_ERROR, PF_ERROR_INVALID_ARGS, "empty address");
+      return NULL;
+    }
+  /* GInetAddressMask warns (rather than fails) on a length above 128. */
+  if (slash != NULL && (strlen (slash + 1) > 3 || g_ascii_strtoull (slash + 1, NULL, 10) > 128))
+    {
+      g_set_error_literal (error, PF_ERROR, PF_ERROR_INVALID_ARGS, "invalid prefix length");
       return NULL;
     }
   mask = g_inet_address_mask_new_from_string (text, &local_error);
@@ -163,6 +171,33 @@ out_of_band_validate (const PfFirewallSpec  *spec,
   return TRUE;
 }
 
+/* Every network of @guests (NULL-terminated, or NULL) is of @want. */
+static gboolean
+guests_validate (const char * const  *guests,
+                 GSocketFamily        want,
+                 GError             **error)
+{
+  for (guint i = 0; guests != NULL && guests[i] != NULL; i++)
+    {
+      GSocketFamily family = G_SOCKET_FAMILY_INVALID;
+      g_autofree char *canon = network_canonical (guests[i], &family, error);
+
+      if (canon == NULL)
+        {
+          g_prefix_error (error, "allowed guest “%s”: ", guests[i]);
+          return FALSE;
+        }
+      if (family != want)
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "allowed guest “%s”: not an %s address or network", guests[i],
+                       want == G_SOCKET_FAMILY_IPV6 ? "IPv6" : "IPv4");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 gboolean
 pf_firewall_spec_validate (const PfFirewallSpec  *spec,
                            GError               **error)
@@ -209,27 +244,8 @@ pf_firewall_spec_validate (const PfFirewallSpec  *spec,
 
   if (!forwards_validate (spec, error) || !out_of_band_validate (spec, error))
     return FALSE;
-
-  for (guint i = 0; spec->allowed != NULL && spec->allowed[i] != NULL; i++)
-    {
-      GSocketFamily family = G_SOCKET_FAMILY_INVALID;
-      g_autofree char *canon = network_canonical (spec->allowed[i], &family, error);
-
-      if (canon == NULL)
-        {
-          g_prefix_error (error, "allowed guest “%s”: ", spec->allowed[i]);
-          return FALSE;
-        }
-      if (family != G_SOCKET_FAMILY_IPV4)
-        {
-          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
-                       "allowed guest “%s”: not an IPv4 address or network",
-                       spec->allowed[i]);
-          return FALSE;
-        }
-    }
-
-  return TRUE;
+  return guests_validate (spec->allowed, G_SOCKET_FAMILY_IPV4, error) &&
+         guests_validate (spec->allowed6, G_SOCKET_FAMILY_IPV6, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -372,12 +388,58 @@ append_forwards (GString              *out,
     }
 }
 
+/* A set of guest networks, with its elements (none when @guests is NULL
+ * or empty). */
+static void
+append_guest_set (GString            *out,
+                  const char         *name,
+                  const char         *type,
+                  const char         *comment,
+                  const char * const *guests)
+{
+  guint n = 0;
+
+  g_string_append_printf (out,
+                          "\tset %s {\n"
+                          "\t\ttype %s\n"
+                          "\t\tflags interval\n"
+                          "\t\tauto-merge\n"
+                          "\t\tcomment \"%s\"\n",
+                          name, type, comment);
+  for (guint i = 0; guests != NULL && guests[i] != NULL; i++)
+    {
+      g_autofree char *canon = network_canonical (guests[i], NULL, NULL);
+
+      g_string_append (out, n == 0 ? "\t\telements = { " : ",\n\t\t\t     ");
+      g_string_append (out, canon);
+      n++;
+    }
+  if (n > 0)
+    g_string_append (out, " }\n");
+  g_string_append (out, "\t}\n\n");
+}
+
+/* IPv6 needs neighbour discovery (and router advertisements) on a blocked
+ * backup, or its gateway is never resolved for the daemon's probes and an
+ * autoconfigured address expires. They never leave the link. */
+static void
+append_neighbour_discovery (GString                *out,
+                            const PfFirewallUplink *u,
+                            gboolean                incoming,
+                            const char             *label)
+{
+  g_string_append_printf (out,
+                          "\t\t%s \"%s\" icmpv6 type { %s, nd-neighbor-solicit, nd-neighbor-advert } "
+                          "accept comment \"%s: IPv6 neighbour discovery\"\n",
+                          incoming ? "iifname" : "oifname", u->ifname,
+                          incoming ? "nd-router-advert" : "nd-router-solicit", label);
+}
+
 char *
 pf_firewall_render (const PfFirewallSpec *spec)
 {
   g_autoptr(GString) out = g_string_new (NULL);
   g_autoptr(GError) local_error = NULL;
-  guint n_allowed = 0;
   guint32 keep;
 
   g_return_val_if_fail (spec != NULL, NULL);
@@ -398,23 +460,12 @@ pf_firewall_render (const PfFirewallSpec *spec)
                    "\n");
 
   /* The guests that may leave through an active backup. */
-  g_string_append (out,
-                   "\tset allowed {\n"
-                   "\t\ttype ipv4_addr\n"
-                   "\t\tflags interval\n"
-                   "\t\tauto-merge\n"
-                   "\t\tcomment \"guests allowed to leave through an active backup\"\n");
-  for (guint i = 0; spec->allowed != NULL && spec->allowed[i] != NULL; i++)
-    {
-      g_autofree char *canon = network_canonical (spec->allowed[i], NULL, NULL);
-
-      g_string_append (out, n_allowed == 0 ? "\t\telements = { " : ",\n\t\t\t     ");
-      g_string_append (out, canon);
-      n_allowed++;
-    }
-  if (n_allowed > 0)
-    g_string_append (out, " }\n");
-  g_string_append (out, "\t}\n\n");
+  append_guest_set (out, "allowed", "ipv4_addr",
+                    "guests allowed to leave through an active backup", spec->allowed);
+  append_guest_set (out, "allowed6", "ipv6_addr",
+                    spec->nat66 ? "IPv6 guests allowed to leave through an active backup, with NAT66"
+                                : "IPv6 guests: none leaves through a backup without nat66",
+                    spec->allowed6);
 
   /* Local traffic: a backup in standby carries only the daemon's probes
    * (marked) and the modem's management address. */
@@ -441,6 +492,7 @@ pf_firewall_render (const PfFirewallSpec *spec)
         continue;
       label = uplink_label (u);
       append_management (out, u, "oifname", "daddr", label);
+      append_neighbour_discovery (out, u, FALSE, label);
       g_string_append_printf (out, "\t\toifname \"%s\" drop comment \"%s: blocked\"\n",
                               u->ifname, label);
     }
@@ -461,6 +513,7 @@ pf_firewall_render (const PfFirewallSpec *spec)
                               "\t\tiifname \"%s\" ct state established,related accept comment \"%s: replies to probes\"\n",
                               u->ifname, label);
       append_management (out, u, "iifname", "saddr", label);
+      append_neighbour_discovery (out, u, TRUE, label);
       g_string_append_printf (out, "\t\tiifname \"%s\" drop comment \"%s: blocked\"\n",
                               u->ifname, label);
     }
@@ -482,9 +535,15 @@ pf_firewall_render (const PfFirewallSpec *spec)
       if (carries_guests (u))
         {
           g_string_append_printf (out,
-                                  "\t\toifname \"%s\" ip saddr @allowed accept comment \"%s: allowed guests\"\n"
+                                  "\t\toifname \"%s\" ip saddr @allowed accept comment \"%s: allowed guests\"\n",
+                                  u->ifname, label);
+          if (spec->nat66)
+            g_string_append_printf (out,
+                                    "\t\toifname \"%s\" ip6 saddr @allowed6 accept comment \"%s: allowed IPv6 guests, NAT66\"\n",
+                                    u->ifname, label);
+          g_string_append_printf (out,
                                   "\t\tiifname \"%s\" ct state established,related accept comment \"%s: replies to allowed guests\"\n",
-                                  u->ifname, label, u->ifname, label);
+                                  u->ifname, label);
         }
       g_string_append_printf (out,
                               "\t\toifname \"%s\" drop comment \"%s: other guests never leave through it\"\n"
@@ -517,13 +576,21 @@ pf_firewall_render (const PfFirewallSpec *spec)
       g_string_append_printf (out,
                               "\t\toifname \"%s\" ip saddr @allowed masquerade comment \"%s: allowed guests\"\n",
                               u->ifname, label);
+      if (spec->nat66)
+        g_string_append_printf (out,
+                                "\t\toifname \"%s\" ip6 saddr @allowed6 masquerade comment \"%s: allowed IPv6 guests, NAT66\"\n",
+                                u->ifname, label);
     }
   g_string_append (out, "\t}\n\n");
 
   /* Tag every new flow, local or forwarded, with the uplink it leaves
    * through, so that a switch can flush the flows of the abandoned one.
    * Postrouting sees both; mangle priority runs before NAT. Bits of the
-   * ct mark outside the mask belong to others and are kept. */
+   * ct mark outside the mask belong to others and are kept. Only an
+   * untagged flow is tagged: a flow never answered stays "new" for every
+   * packet, and once routed through the new uplink it would otherwise be
+   * retagged before the old uplink's flush, escaping it with the NAT it
+   * got (none) on the old one. */
   g_string_append (out,
                    "\tchain uplink_mark {\n"
                    "\t\ttype filter hook postrouting priority mangle; policy accept;\n");
@@ -541,8 +608,8 @@ pf_firewall_render (const PfFirewallSpec *spec)
       g_autofree char *label = uplink_label (u);
 
       g_string_append_printf (out,
-                              "\t\toifname \"%s\" ct state new ct mark set ct mark & 0x%08x | 0x%08x comment \"%s: flows leaving through it\"\n",
-                              u->ifname, keep, u->ct_mark, label);
+                              "\t\toifname \"%s\" ct state new ct mark & 0x%08x == 0x00000000 ct mark set ct mark & 0x%08x | 0x%08x comment \"%s: flows leaving through it\"\n",
+                              u->ifname, spec->ct_mark_mask, keep, u->ct_mark, label);
     }
   g_string_append (out, "\t}\n}\n");
 

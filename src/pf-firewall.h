@@ -54,6 +54,9 @@ typedef struct {
   const char * const     *allowed;    /* NULL-terminated "A.B.C.D/N" guests allowed on a backup */
   guint32                 probe_mark; /* the daemon's probes pass the standby block */
   guint32                 ct_mark_mask;
+  const char * const     *allowed6;   /* NULL-terminated "X::Y/N" IPv6 guests, or NULL */
+  gboolean                nat66;      /* allowed6 leave through an active backup, masqueraded;
+                                       * without it no IPv6 guest traffic leaves through a backup */
   const PfFirewallForward *forwards;
   guint                   n_forwards;
   const PfFirewallOutOfBand *out_of_band;
@@ -62,10 +65,10 @@ typedef struct {
 
 /* Whether @spec can be rendered: interface names that nft matches literally
  * (no quotes, backslashes or '*' wildcard, at most 15 bytes), IPv4 networks
- * without host bits for @allowed, an IPv4 or IPv6 address or network for
- * management, ct marks within the mask, forwards to an address with a port,
- * tcp or udp, on interface names or prefixes, out-of-band marks that are not
- * the probe mark. The daemon checks this before
+ * without host bits for @allowed, IPv6 ones for @allowed6, an IPv4 or IPv6
+ * address or network for management, ct marks within the mask, forwards to
+ * an address with a port, tcp or udp, on interface names or prefixes,
+ * out-of-band marks that are not the probe mark. The daemon checks this before
  * rendering; pf_firewall_render() treats an invalid spec as a programming error. */
 gboolean  pf_firewall_spec_validate (const PfFirewallSpec  *spec,
                                      GError               **error);

@@ -237,6 +237,21 @@ firewall_limit (PfManager *self,
     }
 }
 
+/* The IPv6 guests and NAT66 into @spec; returns the array @spec points into. */
+static GPtrArray *
+firewall_guests6 (PfManager      *self,
+                  PfFirewallSpec *spec)
+{
+  GPtrArray *allowed6 = g_ptr_array_new ();
+
+  for (guint i = 0; i < self->config->allowed6->len; i++)
+    g_ptr_array_add (allowed6, g_ptr_array_index (self->config->allowed6, i));
+  g_ptr_array_add (allowed6, NULL);
+  spec->allowed6 = (const char * const *) allowed6->pdata;
+  spec->nat66 = self->config->nat66;
+  return allowed6;
+}
+
 static char *
 render_firewall (PfManager *self)
 {
@@ -244,6 +259,7 @@ render_firewall (PfManager *self)
   g_autoptr(GArray) forwards = g_array_new (FALSE, TRUE, sizeof (PfFirewallForward));
   g_autoptr(GArray) out_of_band = g_array_new (FALSE, TRUE, sizeof (PfFirewallOutOfBand));
   g_autoptr(GPtrArray) allowed = g_ptr_array_new ();
+  g_autoptr(GPtrArray) allowed6 = NULL;
   PfFirewallSpec spec = { 0 };
 
   for (guint i = 0; i < self->uplinks->len; i++)
@@ -271,6 +287,7 @@ render_firewall (PfManager *self)
   spec.allowed = (const char * const *) allowed->pdata;
   spec.probe_mark = self->config->probe_mark;
   spec.ct_mark_mask = self->config->ct_mark_mask;
+  allowed6 = firewall_guests6 (self, &spec);
   for (guint i = 0; i < self->config->forwards->len; i++)
     {
       const PfForwardConfig *c = g_ptr_array_index (self->config->forwards, i);
@@ -337,15 +354,18 @@ routing_spec (PfManager     *self,
     {
       PfUplink *uplink = uplink_at (self, i);
       const PfUplinkConfig *c = pf_uplink_get_config (uplink);
-      gboolean ready = pf_uplink_get_ifindex (uplink) > 0 && pf_uplink_get_gateway (uplink) != NULL;
+      gboolean ready = pf_uplink_get_ifindex (uplink) > 0 &&
+                       (pf_uplink_get_gateway (uplink) != NULL || pf_uplink_get_gateway6 (uplink) != NULL);
       PfRoutingBackup b = {
         .name = c->name,
         .table = c->table,
         .ifindex = ready ? pf_uplink_get_ifindex (uplink) : 0,
         .gateway = ready ? pf_uplink_get_gateway (uplink) : NULL,
+        .gateway6 = ready ? pf_uplink_get_gateway6 (uplink) : NULL,
       };
       g_array_append_val (backups, b);
-      g_string_append_printf (key, "%u:%d:%s;", b.table, b.ifindex, b.gateway ? b.gateway : "-");
+      g_string_append_printf (key, "%u:%d:%s:%s;", b.table, b.ifindex, b.gateway ? b.gateway : "-",
+                              b.gateway6 ? b.gateway6 : "-");
       if (i == self->active)
         spec->active_table = c->table;
     }

@@ -13,6 +13,11 @@
  * Each apply reads what the kernel holds, compares it with the spec, and
  * changes only the difference: adds first, deletes after, so switching
  * from one backup to another never leaves a moment without a P+2 rule.
+ *
+ * IPv4 and IPv6 get the same rules at the same priorities, and each
+ * backup's table holds a default route per family it has a gateway for.
+ * A kernel without IPv6 (ipv6.disable=1) answers IPv6 requests with
+ * EAFNOSUPPORT: then the IPv4 half is all there is.
  */
 #include "config.h"
 
@@ -50,7 +55,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PfRtnlRoute, rtnl_route_put)
 
 struct _PfRouting {
   struct nl_sock *sock;
+  gboolean        no_ipv6;  /* the kernel has no IPv6 */
 };
+
+/* The families the switch covers, IPv4 first. */
+static const int families[] = { AF_INET, AF_INET6 };
 
 /* One rule as the kernel reports it, or as the spec wants it. */
 typedef struct {
@@ -76,6 +85,33 @@ set_nl_error (GError     **error,
               const char  *what)
 {
   g_set_error (error, PF_ERROR, PF_ERROR_SYSTEM, "%s: %s", what, nl_geterror (nl_err));
+}
+
+/* A dump of @family failed with @nl_err: is that a kernel without IPv6? */
+static gboolean
+family_missing (PfRouting *routing,
+                int        family,
+                int        nl_err)
+{
+  if (family != AF_INET6 || nl_err != -NLE_AF_NOSUPPORT)
+    return FALSE;
+  if (!routing->no_ipv6)
+    g_message ("The kernel has no IPv6: routing rules and tables for IPv4 only");
+  routing->no_ipv6 = TRUE;
+  return TRUE;
+}
+
+static gboolean
+family_enabled (PfRouting *routing,
+                int        family)
+{
+  return family != AF_INET6 || !routing->no_ipv6;
+}
+
+static const char *
+family_name (int family)
+{
+  return family == AF_INET6 ? "IPv6" : "IPv4";
 }
 
 /* The kernel's answer to one request: its errno and, with NETLINK_EXT_ACK,
@@ -223,11 +259,16 @@ pf_routing_free (PfRouting *routing)
 /* ------------------------------------------------------------------------ */
 /* Rules                                                                    */
 
+typedef struct {
+  GArray *rules;
+  int     family;
+} RuleDump;
+
 static int
 rule_dump_cb (struct nl_msg *msg,
               void          *user_data)
 {
-  GArray *rules = user_data;
+  RuleDump *dump = user_data;
   struct nlmsghdr *nlh = nlmsg_hdr (msg);
   struct fib_rule_hdr *frh;
   struct nlattr *attr;
@@ -240,7 +281,7 @@ rule_dump_cb (struct nl_msg *msg,
   if (nlh->nlmsg_type != RTM_NEWRULE || !nlmsg_valid_hdr (nlh, sizeof *frh))
     return NL_SKIP;
   frh = nlmsg_data (nlh);
-  if (frh->family != AF_INET)
+  if (frh->family != dump->family)
     return NL_SKIP;
 
   rule.table = frh->table;
@@ -281,19 +322,22 @@ rule_dump_cb (struct nl_msg *msg,
     }
 
   rule.payload = g_bytes_new (nlmsg_data (nlh), nlmsg_datalen (nlh));
-  g_array_append_val (rules, rule);
+  g_array_append_val (dump->rules, rule);
   return NL_OK;
 }
 
-/* All IPv4 rules, in the kernel's order. */
+/* All rules of @family, in the kernel's order; none when the kernel does
+ * not have that family. */
 static GArray *
 rules_dump (PfRouting  *routing,
+            int         family,
             GError    **error)
 {
   g_autoptr(GArray) rules = g_array_new (FALSE, TRUE, sizeof (PfRule));
   g_autoptr(PfNlMsg) msg = nlmsg_alloc_simple (RTM_GETRULE, NLM_F_DUMP);
   g_autoptr(PfNlCb) cb = nl_cb_alloc (NL_CB_DEFAULT);
-  struct fib_rule_hdr frh = { .family = AF_INET };
+  struct fib_rule_hdr frh = { .family = family };
+  RuleDump dump = { rules, family };
   int err;
 
   g_array_set_clear_func (rules, (GDestroyNotify) pf_rule_clear);
@@ -303,14 +347,18 @@ rules_dump (PfRouting  *routing,
       g_set_error_literal (error, PF_ERROR, PF_ERROR_SYSTEM, "Cannot build a rule dump request");
       return NULL;
     }
-  nl_cb_set (cb, NL_CB_VALID, NL_CB_CUSTOM, rule_dump_cb, rules);
+  nl_cb_set (cb, NL_CB_VALID, NL_CB_CUSTOM, rule_dump_cb, &dump);
 
   err = nl_send_auto (routing->sock, msg);
   if (err >= 0)
     err = nl_recvmsgs (routing->sock, cb);
-  if (err < 0)
+  if (err < 0 && family_missing (routing, family, err))
+    g_array_set_size (rules, 0);
+  else if (err < 0)
     {
-      set_nl_error (error, err, "Cannot list routing rules");
+      g_autofree char *what = g_strdup_printf ("Cannot list %s routing rules", family_name (family));
+
+      set_nl_error (error, err, what);
       return NULL;
     }
   return g_steal_pointer (&rules);
@@ -330,11 +378,12 @@ rule_matches (const PfRule *have,
 }
 
 static char *
-rule_describe (const PfRule *rule)
+rule_describe (int           family,
+               const PfRule *rule)
 {
   GString *s = g_string_new (NULL);
 
-  g_string_append_printf (s, "%u:", rule->priority);
+  g_string_append_printf (s, "%s%u:", family == AF_INET6 ? "-6 " : "", rule->priority);
   if (rule->fwmark != 0)
     g_string_append_printf (s, " fwmark 0x%x/0x%x", rule->fwmark, rule->fwmask);
   if (rule->action == FR_ACT_TO_TBL)
@@ -350,13 +399,14 @@ rule_describe (const PfRule *rule)
 
 static gboolean
 rule_add (PfRouting     *routing,
+          int            family,
           const PfRule  *rule,
           GError       **error)
 {
   g_autoptr(PfNlMsg) msg = nlmsg_alloc_simple (RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL);
-  g_autofree char *text = rule_describe (rule);
+  g_autofree char *text = rule_describe (family, rule);
   struct fib_rule_hdr frh = {
-    .family = AF_INET,
+    .family = family,
     .action = rule->action,
     .table = rule->table < 256 ? rule->table : RT_TABLE_UNSPEC,
   };
@@ -384,11 +434,12 @@ rule_add (PfRouting     *routing,
 
 static gboolean
 rule_delete (PfRouting     *routing,
+             int            family,
              const PfRule  *rule,
              GError       **error)
 {
   g_autoptr(PfNlMsg) msg = nlmsg_alloc_simple (RTM_DELRULE, 0);
-  g_autofree char *text = rule_describe (rule);
+  g_autofree char *text = rule_describe (family, rule);
   gsize len = 0;
   const void *payload = g_bytes_get_data (rule->payload, &len);
   g_autofree char *what = NULL;
@@ -467,19 +518,22 @@ is_ours (guint32 priority,
   return priority >= rule_priority && priority - rule_priority <= 2;
 }
 
-/* Make the rules at P..P+2 exactly @want (may be empty). */
+/* Make the rules of @family at P..P+2 exactly @want (may be empty). */
 static gboolean
-rules_sync (PfRouting  *routing,
-            guint       rule_priority,
-            GArray     *want,
-            GError    **error)
+rules_sync_family (PfRouting  *routing,
+                   int         family,
+                   guint       rule_priority,
+                   GArray     *want,
+                   GError    **error)
 {
-  g_autoptr(GArray) have = rules_dump (routing, error);
+  g_autoptr(GArray) have = rules_dump (routing, family, error);
   g_autofree gboolean *found = NULL;
   g_autoptr(GPtrArray) stale = g_ptr_array_new ();
 
   if (have == NULL)
     return FALSE;
+  if (!family_enabled (routing, family))
+    return TRUE;
 
   found = g_new0 (gboolean, want->len + 1);
   for (guint i = 0; i < have->len; i++)
@@ -500,12 +554,27 @@ rules_sync (PfRouting  *routing,
 
   for (guint j = 0; j < want->len; j++)
     {
-      if (!found[j] && !rule_add (routing, &g_array_index (want, PfRule, j), error))
+      if (!found[j] && !rule_add (routing, family, &g_array_index (want, PfRule, j), error))
         return FALSE;
     }
   for (guint i = 0; i < stale->len; i++)
     {
-      if (!rule_delete (routing, g_ptr_array_index (stale, i), error))
+      if (!rule_delete (routing, family, g_ptr_array_index (stale, i), error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The same rules for IPv4 and IPv6. */
+static gboolean
+rules_sync (PfRouting  *routing,
+            guint       rule_priority,
+            GArray     *want,
+            GError    **error)
+{
+  for (guint f = 0; f < G_N_ELEMENTS (families); f++)
+    {
+      if (!rules_sync_family (routing, families[f], rule_priority, want, error))
         return FALSE;
     }
   return TRUE;
@@ -514,17 +583,29 @@ rules_sync (PfRouting  *routing,
 /* ------------------------------------------------------------------------ */
 /* Routes                                                                   */
 
+/* The metric of the daemon's default routes: IPv4 takes 0 as given, IPv6
+ * turns 0 into IP6_RT_PRIO_USER, so ask for that one and expect it back. */
+#define ROUTE_METRIC_IPV6 1024
+
 typedef struct {
-  guint    table;
-  int      ifindex;
-  PfNlAddr *gateway;  /* NULL: no route wanted in this table */
-  gboolean  present;
+  const char *name;     /* the backup's, for messages */
+  guint       table;
+  int         family;
+  int         ifindex;
+  PfNlAddr   *gateway;  /* NULL: no route of this family wanted in this table */
+  gboolean    present;
 } PfRouteWant;
 
 static void
 pf_route_want_clear (PfRouteWant *w)
 {
   g_clear_pointer (&w->gateway, nl_addr_put);
+}
+
+static guint32
+route_metric (int family)
+{
+  return family == AF_INET6 ? ROUTE_METRIC_IPV6 : 0;
 }
 
 static gboolean
@@ -541,7 +622,7 @@ route_matches (struct rtnl_route *route,
   if (dst == NULL || nl_addr_get_prefixlen (dst) != 0 ||
       rtnl_route_get_type (route) != RTN_UNICAST ||
       rtnl_route_get_tos (route) != 0 ||
-      rtnl_route_get_priority (route) != 0 ||
+      rtnl_route_get_priority (route) != route_metric (want->family) ||
       rtnl_route_get_src (route) != NULL ||
       rtnl_route_get_pref_src (route) != NULL ||
       rtnl_route_get_nnexthops (route) != 1)
@@ -559,35 +640,44 @@ route_matches (struct rtnl_route *route,
          gw != NULL && nl_addr_cmp (gw, want->gateway) == 0;
 }
 
-static PfNlCache *
-routes_dump (PfRouting  *routing,
-             GError    **error)
+/* The routes of @family into *@out_cache; NULL there (and success) for a
+ * family the kernel does not have. */
+static gboolean
+routes_dump (PfRouting   *routing,
+             int          family,
+             PfNlCache  **out_cache,
+             GError     **error)
 {
-  struct nl_cache *cache = NULL;
-  int err = rtnl_route_alloc_cache (routing->sock, AF_INET, 0, &cache);
+  int err = rtnl_route_alloc_cache (routing->sock, family, 0, out_cache);
 
+  if (err < 0 && family_missing (routing, family, err))
+    {
+      *out_cache = NULL;
+      return TRUE;
+    }
   if (err < 0)
     {
-      set_nl_error (error, err, "Cannot list routes");
-      return NULL;
+      g_autofree char *what = g_strdup_printf ("Cannot list %s routes", family_name (family));
+
+      set_nl_error (error, err, what);
+      return FALSE;
     }
-  return cache;
+  return TRUE;
 }
 
 static gboolean
 route_add (PfRouting          *routing,
            const PfRouteWant  *want,
-           const char         *name,
            GError            **error)
 {
   g_autoptr(PfRtnlRoute) route = rtnl_route_alloc ();
-  g_autoptr(PfNlAddr) dst = nl_addr_build (AF_INET, NULL, 0);
+  g_autoptr(PfNlAddr) dst = nl_addr_build (want->family, NULL, 0);
   struct rtnl_nexthop *nh = rtnl_route_nh_alloc ();
   g_autoptr(PfNlMsg) msg = NULL;
   g_autofree char *text = NULL;
   g_autofree char *what = NULL;
   char ifname[IF_NAMESIZE];
-  char gw[64];
+  char gw[INET6_ADDRSTRLEN + 8];
   int err;
 
   if (route == NULL || dst == NULL || nh == NULL)
@@ -598,12 +688,14 @@ route_add (PfRouting          *routing,
       return FALSE;
     }
   nl_addr_set_prefixlen (dst, 0);
-  rtnl_route_set_family (route, AF_INET);
+  rtnl_route_set_family (route, want->family);
   rtnl_route_set_table (route, want->table);
   rtnl_route_set_dst (route, dst);
   rtnl_route_set_type (route, RTN_UNICAST);
   rtnl_route_set_scope (route, RT_SCOPE_UNIVERSE);
   rtnl_route_set_protocol (route, RTPROT_STATIC);
+  if (route_metric (want->family) != 0)
+    rtnl_route_set_priority (route, route_metric (want->family));
   rtnl_route_nh_set_ifindex (nh, want->ifindex);
   rtnl_route_nh_set_gateway (nh, want->gateway);
   rtnl_route_nh_set_flags (nh, RTNH_F_ONLINK);
@@ -612,8 +704,9 @@ route_add (PfRouting          *routing,
   nl_addr2str (want->gateway, gw, sizeof gw);
   if (if_indextoname ((unsigned) want->ifindex, ifname) == NULL)
     g_snprintf (ifname, sizeof ifname, "#%d", want->ifindex);
-  text = g_strdup_printf ("default via %s dev %s table %u onlink", gw, ifname, want->table);
-  what = g_strdup_printf ("%s: cannot set “%s”", name, text);
+  text = g_strdup_printf ("%sdefault via %s dev %s table %u onlink",
+                          want->family == AF_INET6 ? "-6 " : "", gw, ifname, want->table);
+  what = g_strdup_printf ("%s: cannot set “%s”", want->name, text);
 
   err = rtnl_route_build_add_request (route, NLM_F_CREATE | NLM_F_REPLACE, &msg);
   if (err < 0)
@@ -623,7 +716,7 @@ route_add (PfRouting          *routing,
     }
   if (!send_request (routing, msg, 0, what, error))
     return FALSE;
-  g_debug ("%s: %s", name, text);
+  g_debug ("%s: %s", want->name, text);
   return TRUE;
 }
 
@@ -639,12 +732,13 @@ route_scan_cb (struct nl_object *obj,
   RouteScan *scan = user_data;
   struct rtnl_route *route = (struct rtnl_route *) obj;
   guint32 table = rtnl_route_get_table (route);
+  int family = rtnl_route_get_family (route);
 
   for (guint i = 0; i < scan->wants->len; i++)
     {
       PfRouteWant *w = &g_array_index (scan->wants, PfRouteWant, i);
 
-      if (w->table != table)
+      if (w->table != table || w->family != family)
         continue;
       if (!w->present && route_matches (route, w))
         {
@@ -664,25 +758,30 @@ routes_scan (PfRouting  *routing,
              RouteScan  *scan,
              GError    **error)
 {
-  g_autoptr(PfNlCache) cache = routes_dump (routing, error);
-
-  if (cache == NULL)
-    return FALSE;
   for (guint i = 0; i < scan->wants->len; i++)
     g_array_index (scan->wants, PfRouteWant, i).present = FALSE;
   g_ptr_array_set_size (scan->stale, 0);
-  nl_cache_foreach (cache, route_scan_cb, scan);
+  for (guint f = 0; f < G_N_ELEMENTS (families); f++)
+    {
+      g_autoptr(PfNlCache) cache = NULL;
+
+      if (!family_enabled (routing, families[f]))
+        continue;
+      if (!routes_dump (routing, families[f], &cache, error))
+        return FALSE;
+      if (cache != NULL)
+        nl_cache_foreach (cache, route_scan_cb, scan);
+    }
   return TRUE;
 }
 
-/* Make each table in @wants hold exactly its wanted default route (or
+/* Make each table in @wants hold exactly its wanted default routes (or
  * nothing). A wanted route is added (replace) before anything else in its
  * table goes, and stale routes are found on a fresh dump after that, so a
  * replace never races with a delete of the route it replaced. */
 static gboolean
 routes_sync (PfRouting  *routing,
              GArray     *wants,
-             const char * const *names,
              GError    **error)
 {
   g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func ((GDestroyNotify) rtnl_route_put);
@@ -700,9 +799,9 @@ routes_sync (PfRouting  *routing,
       PfRouteWant *w = &g_array_index (wants, PfRouteWant, i);
       g_autoptr(GError) local_error = NULL;
 
-      if (w->gateway == NULL || w->present)
+      if (w->gateway == NULL || w->present || !family_enabled (routing, w->family))
         continue;
-      if (route_add (routing, w, names[i], &local_error))
+      if (route_add (routing, w, &local_error))
         added = TRUE;
       else if (first_error == NULL)
         first_error = g_steal_pointer (&local_error);
@@ -715,7 +814,8 @@ routes_sync (PfRouting  *routing,
     {
       struct rtnl_route *route = g_ptr_array_index (stale, i);
       g_autoptr(PfNlMsg) msg = NULL;
-      g_autofree char *what = g_strdup_printf ("Cannot delete a route in table %u",
+      g_autofree char *what = g_strdup_printf ("Cannot delete an %s route in table %u",
+                                               family_name (rtnl_route_get_family (route)),
                                                rtnl_route_get_table (route));
       g_autoptr(GError) local_error = NULL;
       int err = rtnl_route_build_del_request (route, 0, &msg);
@@ -723,7 +823,8 @@ routes_sync (PfRouting  *routing,
       if (err < 0)
         set_nl_error (&local_error, err, what);
       else if (send_request (routing, msg, ESRCH, what, &local_error))
-        g_debug ("deleted a route in table %u", rtnl_route_get_table (route));
+        g_debug ("deleted an %s route in table %u", family_name (rtnl_route_get_family (route)),
+                 rtnl_route_get_table (route));
       if (local_error != NULL && first_error == NULL)
         first_error = g_steal_pointer (&local_error);
     }
@@ -736,6 +837,33 @@ routes_sync (PfRouting  *routing,
   return TRUE;
 }
 
+/* @text as a gateway address of @family, or NULL with @error. */
+static PfNlAddr *
+gateway_parse (const char  *name,
+               const char  *text,
+               int          family,
+               GError     **error)
+{
+  g_autoptr(PfNlAddr) addr = NULL;
+  int bits = family == AF_INET6 ? 128 : 32;
+
+  if (nl_addr_parse (text, family, &addr) < 0 || nl_addr_get_family (addr) != family)
+    {
+      g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                   "%s: invalid %s gateway “%s”", name, family_name (family), text);
+      return NULL;
+    }
+  if ((int) nl_addr_get_prefixlen (addr) != bits)
+    {
+      g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                   "%s: gateway “%s” is not an address", name, text);
+      return NULL;
+    }
+  return g_steal_pointer (&addr);
+}
+
+/* One want per backup and family: its default route, or none (@with_routes
+ * FALSE, the interface gone, or no gateway of that family). */
 static GArray *
 routes_wanted (const PfRoutingSpec  *spec,
                gboolean              with_routes,
@@ -747,29 +875,25 @@ routes_wanted (const PfRoutingSpec  *spec,
   for (guint i = 0; i < spec->n_backups; i++)
     {
       const PfRoutingBackup *b = &spec->backups[i];
-      PfRouteWant w = { .table = b->table, .ifindex = b->ifindex };
 
-      if (with_routes && b->ifindex > 0 && b->gateway != NULL)
+      for (guint f = 0; f < G_N_ELEMENTS (families); f++)
         {
-          struct nl_addr *addr = NULL;
-          int err = nl_addr_parse (b->gateway, AF_INET, &addr);
+          const char *gateway = families[f] == AF_INET6 ? b->gateway6 : b->gateway;
+          PfRouteWant w = {
+            .name = b->name != NULL ? b->name : "backup",
+            .table = b->table,
+            .family = families[f],
+            .ifindex = b->ifindex,
+          };
 
-          if (err < 0)
+          if (with_routes && b->ifindex > 0 && gateway != NULL)
             {
-              g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
-                           "%s: invalid IPv4 gateway “%s”", b->name, b->gateway);
-              return NULL;
+              w.gateway = gateway_parse (w.name, gateway, families[f], error);
+              if (w.gateway == NULL)
+                return NULL;
             }
-          if (nl_addr_get_prefixlen (addr) != 32)
-            {
-              nl_addr_put (addr);
-              g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
-                           "%s: gateway “%s” is not an address", b->name, b->gateway);
-              return NULL;
-            }
-          w.gateway = addr;
+          g_array_append_val (wants, w);
         }
-      g_array_append_val (wants, w);
     }
   return g_steal_pointer (&wants);
 }
@@ -809,16 +933,6 @@ spec_check (const PfRoutingSpec  *spec,
   return TRUE;
 }
 
-static const char **
-backup_names (const PfRoutingSpec *spec)
-{
-  const char **names = g_new0 (const char *, spec->n_backups + 1);
-
-  for (guint i = 0; i < spec->n_backups; i++)
-    names[i] = spec->backups[i].name != NULL ? spec->backups[i].name : "backup";
-  return names;
-}
-
 /* ------------------------------------------------------------------------ */
 
 gboolean
@@ -828,7 +942,6 @@ pf_routing_apply (PfRouting            *routing,
 {
   g_autoptr(GArray) routes = NULL;
   g_autoptr(GArray) rules = NULL;
-  g_autofree const char **names = NULL;
   g_autoptr(GError) route_error = NULL;
 
   g_return_val_if_fail (routing != NULL, FALSE);
@@ -841,11 +954,9 @@ pf_routing_apply (PfRouting            *routing,
   routes = routes_wanted (spec, TRUE, error);
   if (routes == NULL)
     return FALSE;
-  names = backup_names (spec);
-
   /* A route the kernel refuses (a backup whose interface is down) must not
    * keep the rules from being right: carry on, report it at the end. */
-  routes_sync (routing, routes, names, &route_error);
+  routes_sync (routing, routes, &route_error);
 
   rules = rules_wanted (spec);
   if (!rules_sync (routing, spec->rule_priority, rules, error))
@@ -870,7 +981,6 @@ pf_routing_remove (PfRouting            *routing,
 {
   g_autoptr(GArray) routes = NULL;
   g_autoptr(GArray) rules = NULL;
-  g_autofree const char **names = NULL;
 
   g_return_val_if_fail (routing != NULL, FALSE);
   g_return_val_if_fail (spec != NULL, FALSE);
@@ -891,8 +1001,7 @@ pf_routing_remove (PfRouting            *routing,
   routes = routes_wanted (spec, FALSE, error);
   if (routes == NULL)
     return FALSE;
-  names = backup_names (spec);
-  if (!routes_sync (routing, routes, names, error))
+  if (!routes_sync (routing, routes, error))
     {
       g_prefix_error (error, "Cannot remove routes: ");
       return FALSE;
@@ -905,20 +1014,23 @@ pf_routing_get_active_table (PfRouting  *routing,
                              guint       rule_priority,
                              GError    **error)
 {
-  g_autoptr(GArray) rules = NULL;
-
   g_return_val_if_fail (routing != NULL, 0);
   g_return_val_if_fail (error == NULL || *error == NULL, 0);
 
-  rules = rules_dump (routing, error);
-  if (rules == NULL)
-    return 0;
-  for (guint i = 0; i < rules->len; i++)
+  /* IPv4 first; the IPv6 rule alone (a half-applied switch) counts too. */
+  for (guint f = 0; f < G_N_ELEMENTS (families); f++)
     {
-      const PfRule *r = &g_array_index (rules, PfRule, i);
+      g_autoptr(GArray) rules = rules_dump (routing, families[f], error);
 
-      if (r->priority == rule_priority + 2 && r->action == FR_ACT_TO_TBL && r->fwmark == 0)
-        return r->table;
+      if (rules == NULL)
+        return 0;
+      for (guint i = 0; i < rules->len; i++)
+        {
+          const PfRule *r = &g_array_index (rules, PfRule, i);
+
+          if (r->priority == rule_priority + 2 && r->action == FR_ACT_TO_TBL && r->fwmark == 0)
+            return r->table;
+        }
     }
   return 0;
 }

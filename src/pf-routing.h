@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later
  *
  * The routing switch, over rtnetlink (libnl-route-3): one table per backup
- * holding its default route, a fwmark rule that lets the daemon's bound
- * probes use those tables, and while failed over a pair of rules that send
- * everything that is not local to the active backup's table.
+ * holding its default routes (IPv4 and, when the backup has an IPv6
+ * gateway, IPv6), a fwmark rule that lets the daemon's bound probes use
+ * those tables, and while failed over a pair of rules that send everything
+ * that is not local to the active backup's table.
  *
- * Rules the daemon owns, at priority P = config rule_priority:
+ * Rules the daemon owns, at priority P = config rule_priority, the same set
+ * for IPv4 and for IPv6:
  *   P     fwmark PROBE_MARK lookup T_b          (one per backup b, always)
  *   P     fwmark M lookup T_b                   (an out-of-band tunnel's mark M, always)
  *   P+1   lookup main suppress_prefixlength 0   (only while failed over)
@@ -23,6 +25,8 @@ typedef struct {
   guint       table;
   int         ifindex;   /* 0 when the interface does not exist (route removed) */
   const char *gateway;   /* IPv4 literal, NULL when unknown (route removed) */
+  const char *gateway6;  /* IPv6 literal (link-local allowed), NULL when the
+                          * backup has none: no IPv6 route in its table */
 } PfRoutingBackup;
 
 /* Packets carrying @fwmark always use @table (a backup's). */
@@ -46,14 +50,15 @@ typedef struct _PfRouting PfRouting;
 PfRouting *pf_routing_new     (GError **error);
 void       pf_routing_free    (PfRouting *routing);
 
-/* Make the kernel match @spec: add what is missing, replace what differs,
- * delete the daemon's rules (at P..P+2) and routes (in the backups' tables)
- * that @spec does not hold. Applying twice changes nothing. */
+/* Make the kernel match @spec, for IPv4 and IPv6: add what is missing,
+ * replace what differs, delete the daemon's rules (at P..P+2) and routes
+ * (in the backups' tables) that @spec does not hold. Applying twice changes
+ * nothing. A kernel without IPv6 gets the IPv4 half only. */
 gboolean   pf_routing_apply   (PfRouting            *routing,
                                const PfRoutingSpec  *spec,
                                GError              **error);
 
-/* Remove every rule at P..P+2 and flush the given tables. */
+/* Remove every rule at P..P+2 and flush the given tables (both families). */
 gboolean   pf_routing_remove  (PfRouting            *routing,
                                const PfRoutingSpec  *spec,
                                GError              **error);

@@ -186,9 +186,9 @@ on_device_state_changed (NMDevice *device,
 }
 
 static void
-on_device_ip4_config (GObject    *object,
-                      GParamSpec *pspec,
-                      gpointer    user_data)
+on_device_ip_config (GObject    *object,
+                     GParamSpec *pspec,
+                     gpointer    user_data)
 {
   recompute_state (PF_UPLINK (user_data));
 }
@@ -219,7 +219,8 @@ attach_device (PfUplink *self)
 
   self->device = g_object_ref (device);
   g_signal_connect (device, "state-changed", G_CALLBACK (on_device_state_changed), self);
-  g_signal_connect (device, "notify::" NM_DEVICE_IP4_CONFIG, G_CALLBACK (on_device_ip4_config), self);
+  g_signal_connect (device, "notify::" NM_DEVICE_IP4_CONFIG, G_CALLBACK (on_device_ip_config), self);
+  g_signal_connect (device, "notify::" NM_DEVICE_IP6_CONFIG, G_CALLBACK (on_device_ip_config), self);
   g_debug ("%s: NetworkManager device %s", self->config->name, ifname);
 }
 
@@ -272,19 +273,37 @@ pf_uplink_get_ifindex (PfUplink *self)
   return self->ifindex;
 }
 
+/* NetworkManager's gateway of one family, while the device is activated. */
+static const char *
+nm_gateway (PfUplink *self,
+            gboolean  ipv6)
+{
+  NMIPConfig *config;
+  const char *gateway;
+
+  if (!device_is_activated (self))
+    return NULL;
+  config = ipv6 ? nm_device_get_ip6_config (self->device) : nm_device_get_ip4_config (self->device);
+  if (config == NULL)
+    return NULL;
+  gateway = nm_ip_config_get_gateway (config);
+  return gateway != NULL && *gateway != '\0' ? gateway : NULL;
+}
+
 const char *
 pf_uplink_get_gateway (PfUplink *self)
 {
-  NMIPConfig *ip4;
-
   if (self->config->gateway != NULL)
     return self->config->gateway;
-  if (!device_is_activated (self))
-    return NULL;
-  ip4 = nm_device_get_ip4_config (self->device);
-  if (ip4 == NULL)
-    return NULL;
-  return nm_ip_config_get_gateway (ip4);
+  return nm_gateway (self, FALSE);
+}
+
+const char *
+pf_uplink_get_gateway6 (PfUplink *self)
+{
+  if (self->config->gateway6 != NULL)
+    return self->config->gateway6;
+  return nm_gateway (self, TRUE);
 }
 
 guint32
@@ -322,7 +341,7 @@ pf_uplink_is_ready (PfUplink *self)
     return TRUE;
   if (self->device != NULL && !device_is_activated (self))
     return FALSE;
-  return pf_uplink_get_gateway (self) != NULL;
+  return pf_uplink_get_gateway (self) != NULL || pf_uplink_get_gateway6 (self) != NULL;
 }
 
 PfHealthState
@@ -347,7 +366,7 @@ pf_uplink_fill_policy (PfUplink       *self,
   out->failback_hold_us = (gint64) self->config->failback_hold_ms * 1000;
   out->usable = self->ifname != NULL &&
                 (self->config->role == PF_ROLE_PRIMARY || self->config->gateway != NULL ||
-                 self->device != NULL);
+                 self->config->gateway6 != NULL || self->device != NULL);
   out->health_reason = self->reason;
 }
 
@@ -512,9 +531,10 @@ emit_changed_if_needed (PfUplink *self,
   g_autofree char *key = NULL;
 
   pf_uplink_fill_policy (self, &in);
-  key = g_strdup_printf ("%d %" G_GINT64_FORMAT " %d %s %s %d %d %d", in.state, in.state_since_us,
+  key = g_strdup_printf ("%d %" G_GINT64_FORMAT " %d %s %s %s %d %d %d", in.state, in.state_since_us,
                          in.usable, self->ifname ? self->ifname : "-",
                          pf_uplink_get_gateway (self) ? pf_uplink_get_gateway (self) : "-",
+                         pf_uplink_get_gateway6 (self) ? pf_uplink_get_gateway6 (self) : "-",
                          ready, self->carrier, self->active);
   if (g_strcmp0 (key, self->changed_key) == 0)
     return;

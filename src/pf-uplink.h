@@ -38,6 +38,9 @@ int                   pf_uplink_get_ifindex    (PfUplink *self);
 gboolean              pf_uplink_get_carrier    (PfUplink *self);
 /* IPv4 gateway: the configured one, else NetworkManager's; NULL if unknown. */
 const char           *pf_uplink_get_gateway    (PfUplink *self);
+/* IPv6 gateway, the same way (gateway6=, else NetworkManager's, often a
+ * link-local address); NULL if unknown or the uplink has no IPv6. */
+const char           *pf_uplink_get_gateway6   (PfUplink *self);
 guint32               pf_uplink_get_ct_mark    (PfUplink *self);
 PfDBusUplink1        *pf_uplink_get_skeleton   (PfUplink *self);
 char                 *pf_uplink_get_object_path (PfUplink *self);
@@ -64,7 +67,8 @@ void                  pf_uplink_set_active     (PfUplink *self,
 gboolean              pf_uplink_get_active     (PfUplink *self);
 
 /* Is the backup's link ready to carry traffic now (NM connection activated
- * with a gateway, or a kernel-only interface with carrier and a gateway)? */
+ * with a gateway of either family, or a kernel-only interface with carrier
+ * and a gateway)? */
 gboolean              pf_uplink_is_ready       (PfUplink *self);
 
 /* Bring a backup's NetworkManager connection up (cold standby before a

@@ -113,6 +113,9 @@ test_example (void)
   g_assert_cmpuint (config->allowed->len, ==, 2);
   g_assert_cmpstr (g_ptr_array_index (config->allowed, 0), ==, "192.168.2.29/32");
   g_assert_cmpstr (g_ptr_array_index (config->allowed, 1), ==, "192.168.2.33/32");
+  g_assert_cmpuint (config->allowed6->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (config->allowed6, 0), ==, "2001:db8:2::29/128");
+  g_assert_false (config->nat66);
 
   g_assert_cmphex (config->probe_mark, ==, PF_DEFAULT_PROBE_MARK);
   g_assert_cmpuint (config->rule_priority, ==, PF_DEFAULT_RULE_PRIORITY);
@@ -124,7 +127,7 @@ test_example (void)
   g_assert_nonnull (strstr (summary, "uplink lte: backup (priority 100), interface "
                                      "enx001e101f0000, connection \"lte\"\n"));
   g_assert_nonnull (strstr (summary, "guests allowed on a backup: 192.168.2.29/32, "
-                                     "192.168.2.33/32\n"));
+                                     "192.168.2.33/32, 2001:db8:2::29/128; IPv6 blocked (no nat66)\n"));
 }
 
 /* Every key of the example, uncommented, must be accepted with the value it
@@ -189,6 +192,7 @@ test_example_defaults_documented (void)
       g_assert_cmpint (a->cap_action, ==, b->cap_action);
     }
   g_assert_cmpstr (plain->language, ==, config->language);
+  g_assert_cmpint (plain->nat66, ==, config->nat66);
   g_assert_cmphex (plain->probe_mark, ==, config->probe_mark);
   g_assert_cmpuint (plain->rule_priority, ==, config->rule_priority);
   g_assert_cmphex (plain->ct_mark_mask, ==, config->ct_mark_mask);
@@ -277,13 +281,17 @@ test_values (void)
     "standby-test-interval=0\n"
     "management=192.168.8.1\n"
     "gateway=192.168.8.1\n"
+    "gateway6=FE80::0001\n"
     "table=200\n"
     "activate-timeout=1min30s\n"
     "[guests]\n"
-    "allow=192.168.2.29, 192.168.2.0/24;10.0.0.0/8 192.168.2.29/32 0.0.0.0/0\n");
+    "allow=192.168.2.29, 192.168.2.0/24;10.0.0.0/8 192.168.2.29/32 0.0.0.0/0 "
+    "2001:DB8:10::29 2001:db8:10::/64 2001:db8:10:0::29/128 ::/0 2001:db8:11::/48\n"
+    "nat66=true\n");
   const PfUplinkConfig *wan = uplink_at (config, 0);
   const PfUplinkConfig *lte = uplink_at (config, 1);
   const PfProbeTarget *t;
+  g_autofree char *summary = NULL;
 
   g_assert_cmphex (config->probe_mark, ==, 4096);
   g_assert_cmpuint (config->rule_priority, ==, 32000);
@@ -331,6 +339,7 @@ test_values (void)
   g_assert_cmpuint (lte->standby_test_interval_s, ==, 0);
   g_assert_cmpstr (lte->management, ==, "192.168.8.1");
   g_assert_cmpstr (lte->gateway, ==, "192.168.8.1");
+  g_assert_cmpstr (lte->gateway6, ==, "fe80::1");
   g_assert_cmpuint (lte->table, ==, 200);
   g_assert_cmpuint (lte->activate_timeout_ms, ==, 90000);
 
@@ -340,6 +349,18 @@ test_values (void)
   g_assert_cmpstr (g_ptr_array_index (config->allowed, 1), ==, "192.168.2.0/24");
   g_assert_cmpstr (g_ptr_array_index (config->allowed, 2), ==, "10.0.0.0/8");
   g_assert_cmpstr (g_ptr_array_index (config->allowed, 3), ==, "0.0.0.0/0");
+  /* IPv6 guests apart, normalised the same way. */
+  g_assert_cmpuint (config->allowed6->len, ==, 4);
+  g_assert_cmpstr (g_ptr_array_index (config->allowed6, 0), ==, "2001:db8:10::29/128");
+  g_assert_cmpstr (g_ptr_array_index (config->allowed6, 1), ==, "2001:db8:10::/64");
+  g_assert_cmpstr (g_ptr_array_index (config->allowed6, 2), ==, "::/0");
+  g_assert_cmpstr (g_ptr_array_index (config->allowed6, 3), ==, "2001:db8:11::/48");
+  g_assert_true (config->nat66);
+
+  summary = pf_config_describe (config);
+  g_assert_nonnull (strstr (summary, ", gateway 192.168.8.1, gateway6 fe80::1, "));
+  g_assert_nonnull (strstr (summary, "0.0.0.0/0, 2001:db8:10::29/128, 2001:db8:10::/64, ::/0, "
+                                     "2001:db8:11::/48; IPv6 with NAT66\n"));
 }
 
 /* Primary first, then by priority whatever the file order; default tables
@@ -374,6 +395,8 @@ test_order_and_tables (void)
   g_assert_cmpuint (uplink_at (config, 2)->table, ==, 7300);
   g_assert_cmpuint (uplink_at (config, 3)->table, ==, 7102);
   g_assert_cmpuint (config->allowed->len, ==, 0);
+  g_assert_cmpuint (config->allowed6->len, ==, 0);
+  g_assert_false (config->nat66);
 }
 
 static void
@@ -938,6 +961,14 @@ static const ErrorCase error_cases[] = {
     PRIMARY "[uplink lte]\ninterface=eth1\ngateway=2001:db8::1\n",
     "test.conf:7: [uplink lte] key \"gateway\": invalid value \"2001:db8::1\" (expected an "
     "IPv4 address)" },
+  { "gateway6-ipv4", NULL,
+    PRIMARY "[uplink lte]\ninterface=eth1\ngateway6=192.168.8.1\n",
+    "test.conf:7: [uplink lte] key \"gateway6\": invalid value \"192.168.8.1\" (expected an "
+    "IPv6 address)" },
+  { "gateway6-primary", NULL,
+    PRIMARY "gateway6=2001:db8::1\n",
+    "test.conf:5: [uplink wan] key \"gateway6\": only valid for a backup uplink (this one "
+    "has role=primary)" },
 
   /* Interface names */
   { "interface-slash", NULL,
@@ -1065,16 +1096,27 @@ static const ErrorCase error_cases[] = {
     "did you mean 192.168.2.0/24?)" },
   { "guest-address", NULL,
     PRIMARY "[guests]\nallow=192.168.2.300\n",
-    "test.conf:6: [guests] key \"allow\": invalid network \"192.168.2.300\" (expected an IPv4 "
-    "address or network such as 192.168.2.29 or 192.168.2.0/24)" },
+    "test.conf:6: [guests] key \"allow\": invalid network \"192.168.2.300\" (expected an IPv4 or "
+    "IPv6 address or network such as 192.168.2.29, 192.168.2.0/24 or 2001:db8:2::/64)" },
   { "guest-prefix", NULL,
     PRIMARY "[guests]\nallow=192.168.2.0/33\n",
-    "test.conf:6: [guests] key \"allow\": invalid network \"192.168.2.0/33\" (expected an IPv4 "
-    "address or network such as 192.168.2.29 or 192.168.2.0/24)" },
-  { "guest-ipv6", NULL,
-    PRIMARY "[guests]\nallow=2001:db8::/64\n",
-    "test.conf:6: [guests] key \"allow\": invalid network \"2001:db8::/64\" (expected an IPv4 "
-    "address or network such as 192.168.2.29 or 192.168.2.0/24)" },
+    "test.conf:6: [guests] key \"allow\": invalid network \"192.168.2.0/33\" (expected an IPv4 or "
+    "IPv6 address or network such as 192.168.2.29, 192.168.2.0/24 or 2001:db8:2::/64)" },
+  { "guest-ipv6-prefix", NULL,
+    PRIMARY "[guests]\nallow=2001:db8::/129\n",
+    "test.conf:6: [guests] key \"allow\": invalid network \"2001:db8::/129\" (expected an IPv4 or "
+    "IPv6 address or network such as 192.168.2.29, 192.168.2.0/24 or 2001:db8:2::/64)" },
+  { "guest-ipv6-address", NULL,
+    PRIMARY "[guests]\nallow=2001:db8::g\n",
+    "test.conf:6: [guests] key \"allow\": invalid network \"2001:db8::g\" (expected an IPv4 or "
+    "IPv6 address or network such as 192.168.2.29, 192.168.2.0/24 or 2001:db8:2::/64)" },
+  { "guest-ipv6-host-bits", NULL,
+    PRIMARY "[guests]\nallow=2001:db8:10::29/61\n",
+    "test.conf:6: [guests] key \"allow\": invalid network \"2001:db8:10::29/61\" (host bits set; "
+    "did you mean 2001:db8:10::/61?)" },
+  { "guest-nat66", NULL,
+    PRIMARY "[guests]\nnat66=on\n",
+    "test.conf:6: [guests] key \"nat66\": invalid value \"on\" (expected true or false)" },
 };
 
 static void
@@ -1184,6 +1226,12 @@ test_target_parse (void)
     { "dns:198.51.100.53", PF_PROBE_DNS, "198.51.100.53", 53, NULL, "." },
     { "dns:198.51.100.53:5300/.", PF_PROBE_DNS, "198.51.100.53", 5300, NULL, "." },
     { "dns:2001:db8::53/example.org.", PF_PROBE_DNS, "2001:db8::53", 53, NULL, "example.org." },
+    { "dns:[2001:db8::53]/example.org", PF_PROBE_DNS, "2001:db8::53", 53, NULL, "example.org" },
+    { "dns:[2001:db8:100::53]:5353/.", PF_PROBE_DNS, "2001:db8:100::53", 5353, NULL, "." },
+    { "tcp:[2001:DB8:100::10]:443", PF_PROBE_TCP, "2001:db8:100::10", 443, NULL, NULL },
+    { "icmp:2001:db8:100::10", PF_PROBE_ICMP, "2001:db8:100::10", 0, NULL, NULL },
+    { "http://[2001:db8:100::80]/health", PF_PROBE_HTTP, "2001:db8:100::80", 80, "/health", NULL },
+    { "http://[2001:db8:100::80]:8080/", PF_PROBE_HTTP, "2001:db8:100::80", 8080, "/", NULL },
     { "http://198.51.100.80/health", PF_PROBE_HTTP, "198.51.100.80", 80, "/health", NULL },
     { "https://198.51.100.80:8443/ok", PF_PROBE_HTTPS, "198.51.100.80", 8443, "/ok", NULL },
     { "https://[2001:db8::80]/", PF_PROBE_HTTPS, "2001:db8::80", 443, "/", NULL },
@@ -1195,6 +1243,9 @@ test_target_parse (void)
     "tcp:2001:db8::1:22", "tcp:[198.51.100.10]:22", "dns:198.51.100.53/bad name",
     "dns:198.51.100.53/", "dns:/example.org", "http://", "http:///path", "https://bad_host!/",
     "http://192.0.2.1:0/", "http://192.0.2.1:99999/", "ftp://192.0.2.1/", "198.51.100.10",
+    "icmp:[198.51.100.10]", "icmp:[2001:db8::1", "tcp:[2001:db8::1]", "tcp:[2001:db8::1]443",
+    "tcp:[2001:db8::1:443", "dns:[2001:db8::53/example.org", "dns:[198.51.100.53]/example.org",
+    "http://[2001:db8::80/", "http://2001:db8::80/",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (good); i++)

@@ -33,11 +33,19 @@ static const char * const allowed_guests[] = {
 
 static const char * const no_guests[] = { NULL };
 
+static const char * const allowed_guests6[] = {
+  "2001:db8:10::29",
+  "2001:db8:10:1::/64",
+  NULL,
+};
+
 typedef struct {
   const char             *golden;
   const PfFirewallUplink *uplinks;
   guint                   n_uplinks;
   const char * const     *allowed;
+  const char * const     *allowed6;
+  gboolean                nat66;
   const PfFirewallForward *forwards;
   guint                   n_forwards;
   const PfFirewallOutOfBand *out_of_band;
@@ -95,9 +103,9 @@ static const PfFirewallOutOfBand out_of_band_blocked[] = {
 };
 
 static const GoldenCase golden_cases[] = {
-  { "remote-access-standby", standby_one_backup, G_N_ELEMENTS (standby_one_backup), allowed_guests,
+  { "remote-access-standby", standby_one_backup, G_N_ELEMENTS (standby_one_backup), allowed_guests, NULL, FALSE,
     forwards, G_N_ELEMENTS (forwards), out_of_band, G_N_ELEMENTS (out_of_band) },
-  { "remote-access-plan-blocked", capped, G_N_ELEMENTS (capped), allowed_guests,
+  { "remote-access-plan-blocked", capped, G_N_ELEMENTS (capped), allowed_guests, NULL, FALSE,
     forwards, 1, out_of_band_blocked, G_N_ELEMENTS (out_of_band_blocked) },
   { "standby-one-backup", standby_one_backup, G_N_ELEMENTS (standby_one_backup), allowed_guests },
   { "failed-over", failed_over, G_N_ELEMENTS (failed_over), allowed_guests },
@@ -105,6 +113,11 @@ static const GoldenCase golden_cases[] = {
   { "no-allowed-guests", failed_over, G_N_ELEMENTS (failed_over), no_guests },
   { "no-management", no_management, G_N_ELEMENTS (no_management), allowed_guests },
   { "plans-used-up", capped, G_N_ELEMENTS (capped), allowed_guests },
+  /* IPv6 guests stay on the primary unless NAT66 is asked for. */
+  { "ipv6-guests-no-nat66", failed_over, G_N_ELEMENTS (failed_over), allowed_guests, allowed_guests6 },
+  { "ipv6-guests-nat66", failed_over, G_N_ELEMENTS (failed_over), allowed_guests, allowed_guests6, TRUE },
+  { "ipv6-guests-standby", standby_one_backup, G_N_ELEMENTS (standby_one_backup), no_guests,
+    allowed_guests6, TRUE },
 };
 
 static void
@@ -117,6 +130,8 @@ spec_init (PfFirewallSpec   *spec,
     .allowed = gc->allowed,
     .probe_mark = PROBE_MARK,
     .ct_mark_mask = CT_MASK,
+    .allowed6 = gc->allowed6,
+    .nat66 = gc->nat66,
     .forwards = gc->forwards,
     .n_forwards = gc->n_forwards,
     .out_of_band = gc->out_of_band,
@@ -245,6 +260,30 @@ test_ipv6_management (void)
   g_assert_nonnull (strstr (text, "iifname \"wwan0\" ip6 saddr fe80::1 accept"));
 }
 
+/* Without nat66 no rule lets IPv6 guests out through a backup; with it,
+ * exactly the allowed ones, masqueraded. */
+static void
+test_nat66 (void)
+{
+  PfFirewallSpec spec = {
+    .uplinks = failed_over, .n_uplinks = G_N_ELEMENTS (failed_over), .allowed = allowed_guests,
+    .probe_mark = PROBE_MARK, .ct_mark_mask = CT_MASK, .allowed6 = allowed_guests6,
+  };
+  g_autofree char *off = pf_firewall_render (&spec);
+  g_autofree char *on = NULL;
+
+  g_assert_nonnull (off);
+  g_assert_nonnull (strstr (off, "elements = { 2001:db8:10::29,"));
+  g_assert_null (strstr (off, "@allowed6"));
+  g_assert_null (strstr (off, "ip6 saddr"));
+
+  spec.nat66 = TRUE;
+  on = pf_firewall_render (&spec);
+  g_assert_nonnull (on);
+  g_assert_nonnull (strstr (on, "oifname \"enx0c5b8f279a64\" ip6 saddr @allowed6 accept"));
+  g_assert_nonnull (strstr (on, "oifname \"enx0c5b8f279a64\" ip6 saddr @allowed6 masquerade"));
+}
+
 static void
 test_no_mask (void)
 {
@@ -302,6 +341,29 @@ test_validate (void)
       g_assert_nonnull (strstr (error->message, bad[i].message));
     }
 
+  /* IPv6 guests go in allowed6, and only there. */
+  {
+    static const char * const bad6[][2] = {
+      { "192.168.10.20", "not an IPv6" },
+      { "2001:db8:10::29/64", "allowed guest" },
+      { "2001:db8:10::/129", "allowed guest" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad6); i++)
+      {
+        const char *allowed6[] = { bad6[i][0], NULL };
+        PfFirewallSpec spec = {
+          .uplinks = failed_over, .n_uplinks = G_N_ELEMENTS (failed_over), .allowed = no_guests,
+          .probe_mark = PROBE_MARK, .ct_mark_mask = CT_MASK, .allowed6 = allowed6, .nat66 = TRUE,
+        };
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false (pf_firewall_spec_validate (&spec, &error));
+        g_assert_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS);
+        g_assert_nonnull (strstr (error->message, bad6[i][1]));
+      }
+  }
+
   /* The golden specs are valid. */
   for (guint i = 0; i < G_N_ELEMENTS (golden_cases); i++)
     {
@@ -358,6 +420,7 @@ main (int argc, char **argv)
       g_test_add_data_func (check_path, &golden_cases[i], test_golden_check);
     }
   g_test_add_func ("/firewall/ipv6-management", test_ipv6_management);
+  g_test_add_func ("/firewall/nat66", test_nat66);
   g_test_add_func ("/firewall/no-mask", test_no_mask);
   g_test_add_func ("/firewall/validate", test_validate);
   g_test_add_func ("/firewall/render-invalid", test_render_invalid);

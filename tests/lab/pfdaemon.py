@@ -46,9 +46,11 @@ CLIENT = os.environ.get('PF_CLIENT', os.path.join(_BUILD, 'src', 'pvefailoverctl
 
 
 def lab_config(failback_hold='5s', standby='hot', allow=(pflab.GUEST_OK,), extra_primary='',
-               extra_backup='', on_stop='restore', standby_test_interval='30min'):
-    """A configuration for the lab: the primary on vmbr0, the LTE stick as a hot backup."""
-    targets = ';'.join('icmp:' + t for t in pflab.TARGETS)
+               extra_backup='', on_stop='restore', standby_test_interval='30min', targets=None,
+               extra_guests=''):
+    """A configuration for the lab: the primary on vmbr0, the LTE stick as a hot backup.
+    targets: the probe targets (specs) of both uplinks, default ICMP to pflab.TARGETS."""
+    targets = ';'.join(targets or ('icmp:' + t for t in pflab.TARGETS))
     return f"""# pvefailover lab configuration
 [daemon]
 on-stop={on_stop}
@@ -72,6 +74,7 @@ standby-test-interval={standby_test_interval}
 
 [guests]
 allow={';'.join(allow)}
+{extra_guests}
 """
 
 

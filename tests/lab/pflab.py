@@ -27,7 +27,25 @@ so several labs can coexist; interface names are fixed, they are per namespace):
          10.10.0.1/24 with ports vg-ok, vg-no; ip_forward=1; rp_filter=2 (loose).
   guest-ok / guest-no: eth0 10.10.0.29/24 / 10.10.0.39/24, default via 10.10.0.1.
   remote namespace only (loopback up).
-  IPv6 is disabled everywhere.
+  IPv6 is disabled everywhere, unless Lab(ipv6=True).
+
+Lab(ipv6=True) adds IPv6 on the same links, documentation prefixes, routed without any NAT
+(addresses are usable at once: accept_dad=0 and nodad; keep_addr_on_down=1):
+  inet   lo: 2001:db8:100::10/::11/::12 (ICMPv6 targets; TCP 443 listeners), ::53 (DNS, as
+         for IPv4), ::80 (HTTP 80, as for IPv4), [2001:db8:100::11]:9999 UDP sink.
+         to-box 2001:db8:ff::1/64, to-modem 2001:db8:fe::1/64; routes 2001:db8:2::/64 and
+         2001:db8:10::/64 via box, 2001:db8:8::/64 via modem.
+  box    wan 2001:db8:ff::2/64 (default via ::1), lan 2001:db8:2::1/64, route 2001:db8:10::/64
+         via 2001:db8:2::28; forwarding=1.
+  modem  wan 2001:db8:fe::2/64 (default via ::1), lan 2001:db8:8::1/64; forwarding=1.
+  host   vmbr0 2001:db8:2::28/64 default via 2001:db8:2::1 (set with `ip`, metric 1024 like
+         ifupdown); vmbr1 2001:db8:10::1/64; forwarding=1. NM profile "lte" also gets ipv6
+         method=manual 2001:db8:8::100/64 gateway 2001:db8:8::1, route-metric 2048 (above the
+         primary's 1024).
+  guest-ok / guest-no: eth0 2001:db8:10::29/64 / ::39/64, default via 2001:db8:10::1.
+  The source address tells the path without NAT: SRC6_PRIMARY 2001:db8:2::28 (the host through
+  box), SRC6_BACKUP 2001:db8:8::100 (the host through modem, or a guest with NAT66), a guest's
+  own address (through box).
 
 Lab(wwan=True) adds a ModemManager-style LTE modem's data path (the modem itself is a fake
 ModemManager the test starts on the lab bus, see fake_mm.py):
@@ -47,13 +65,15 @@ the work directory), with /sys read-only, private tmpfs on /run and /var/lib/Net
 
 API (everything raises LabError on trouble):
 
-    with Lab(prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False) as lab:
+    with Lab(prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False,
+             ipv6=False) as lab:
         # __enter__ calls up() (well under a second; it does not wait for "lte": use
         # nm_wait_activated); __exit__ calls down(), which also runs at exit and on SIGTERM.
         # workdir defaults to /tmp/pflab-<prefix>; down() deletes it, except after an
         # exception in the with block (logs of every process are in workdir/logs/).
         # modem_api: argv started in modem after up() (the fake HiLink API on 192.168.8.1:80).
         # wwan: also the wwan0 data path and the gsm profile "lte-mm" (see above).
+        # ipv6: IPv6 on every link as well (see above).
         lab.prefix, lab.workdir, lab.bus_address, lab.up_seconds
         lab.ns('host') -> 'pfXXXX-host'
         lab.run(ns, *argv, check=True, env=None, timeout=30, input=None) -> CompletedProcess
@@ -80,6 +100,7 @@ API (everything raises LabError on trouble):
         lab.faults() -> {'blackhole': bool, 'loss': int, 'primary_link': bool,
                          'backup_dead': bool, 'backup_link': bool, 'dns_down': bool}
         # measurement
+        # dst, addr, server and url may be IPv6 literals (http://[2001:db8:100::80]/) as well
         lab.ping(ns, dst, count=1, timeout=1, iface=None) -> bool   (any reply)
         lab.ping_loss(ns, dst, count=200, interval=0.01, timeout=1, iface=None) -> float %
         lab.dns_query(ns, name='check.example', server=DNS_ADDR, timeout=1) -> str | None
@@ -87,11 +108,11 @@ API (everything raises LabError on trouble):
         lab.tcp_connect(ns, addr, port, timeout=1, iface=None) -> bool
         lab.iface_bytes(ns, ifname) -> int   (rx_bytes + tx_bytes)
         lab.conntrack(ns, *args, check=False) -> CompletedProcess
-        lab.udp_stream(ns, interval=0.02, iface=None) -> UdpStream (not started)
+        lab.udp_stream(ns, interval=0.02, iface=None, dst=UDP_SINK) -> UdpStream (not started)
 
-    UdpStream(lab, ns, interval=0.02, iface=None): start(), stop(), context manager;
-        sends (id, seq, CLOCK_MONOTONIC send time) to 198.51.100.11:9999 every interval from
-        one socket (one flow); the sink in inet records (recv time, source, seq).
+    UdpStream(lab, ns, interval=0.02, iface=None, dst=UDP_SINK): start(), stop(), context manager;
+        sends (id, seq, CLOCK_MONOTONIC send time) to dst (198.51.100.11:9999, or UDP_SINK6)
+        every interval from one socket (one flow); the sink in inet records (recv time, source, seq).
         records() -> [Arrival(seq, sent, recv, src)]
         first_arrival_via(src, after=None) -> Arrival | None
         wait_arrival_via(src, after=None, timeout=5) -> Arrival | None
@@ -105,10 +126,11 @@ API (everything raises LabError on trouble):
 Constants: NAMESPACES, TARGETS, DNS_ADDR, HTTP_ADDR, UDP_SINK, SRC_PRIMARY, SRC_BACKUP,
 HOST_PRIMARY_IF, HOST_BACKUP_IF, HOST_LAN_BRIDGE, HOST_ADDR, MODEM_MGMT, LTE_ADDR, GUEST_OK,
 GUEST_NO, LTE_CONNECTION; with wwan=True: WWAN_IF, WWAN_MODEM_ADDR, WWAN_HOST_ADDR, MM_PORT,
-MM_CONNECTION.
+MM_CONNECTION; with ipv6=True: TARGETS6, DNS6_ADDR, HTTP6_ADDR, UDP_SINK6, SRC6_PRIMARY,
+SRC6_BACKUP, HOST_ADDR6, LTE_ADDR6, LTE_GATEWAY6, GUEST_OK6, GUEST_NO6.
 
 CLI (for humans; every command but up takes --prefix P when several labs are up):
-    pflab.py up [--prefix P] [--no-lte-autoconnect] [--wait-lte]   build and leave running
+    pflab.py up [--prefix P] [--no-lte-autoconnect] [--wait-lte] [--ipv6]   build and leave running
     pflab.py status                                          namespaces, faults, NM, reachability
     pflab.py fault blackhole on|off | primary-link up|down | loss N | backup-dead on|off
                    | backup-link up|down | dns-down on|off
@@ -164,6 +186,21 @@ WWAN_MODEM_ADDR = '10.64.0.1'  # the modem's end of it (/30), the bearer's gatew
 WWAN_HOST_ADDR = '10.64.0.2'   # what the bearer gives the host (set by NetworkManager)
 MM_PORT = 'cdc-wdm0'           # the ModemManager modem's primary port: NM's gsm device
 MM_CONNECTION = 'lte-mm'
+
+# Lab(ipv6=True)
+TARGETS6 = ('2001:db8:100::10', '2001:db8:100::11', '2001:db8:100::12')
+DNS6_ADDR = '2001:db8:100::53'
+HTTP6_ADDR = '2001:db8:100::80'
+UDP_SINK6 = ('2001:db8:100::11', 9999)
+HOST_ADDR6 = '2001:db8:2::28'
+BOX_LAN_ADDR6 = '2001:db8:2::1'
+LTE_ADDR6 = '2001:db8:8::100'
+LTE_GATEWAY6 = '2001:db8:8::1'
+HOST_LAN_ADDR6 = '2001:db8:10::1'
+GUEST_OK6 = '2001:db8:10::29'
+GUEST_NO6 = '2001:db8:10::39'
+SRC6_PRIMARY = HOST_ADDR6
+SRC6_BACKUP = LTE_ADDR6
 
 UDP_MAGIC = b'PFLB'
 UDP_FORMAT = '!4sIQd'
@@ -232,7 +269,8 @@ def _netns_list():
 
 
 class Lab:
-    def __init__(self, prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False):
+    def __init__(self, prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False,
+                 ipv6=False):
         if prefix is None:
             existing = set(_netns_list())
             while True:
@@ -247,6 +285,7 @@ class Lab:
         self.lte_autoconnect = lte_autoconnect
         self.modem_api = list(modem_api) if modem_api else None
         self.wwan = bool(wwan)
+        self.ipv6 = bool(ipv6)
         self.bus_address = None
         self.persist = False          # True: leave the lab running when this process exits
         self._procs = []              # Popen objects we started
@@ -442,7 +481,7 @@ class Lab:
         # sysctls first, so links created afterwards inherit disable_ipv6 from "default"
         procs = []
         for n in NAMESPACES:
-            s = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']
+            s = self._ipv6_sysctls(n)
             if n in ('box', 'modem', 'host'):
                 s.append('net.ipv4.ip_forward=1')
             rp = 2 if n == 'host' else 0
@@ -515,8 +554,49 @@ table ip pflab {
 """
         for n in ('box', 'modem'):
             self.run(n, 'nft', '-f', '-', input=masq)
+        if self.ipv6:
+            self._build_ipv6()
         if self.wwan:
             self._build_wwan()
+
+    def _ipv6_sysctls(self, n):
+        if not self.ipv6:
+            return ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']
+        # usable at once (no DAD), kept across a link down/up, no autoconfiguration
+        s = [f'net.ipv6.conf.{c}.{k}={v}' for c in ('all', 'default')
+             for k, v in (('accept_dad', 0), ('keep_addr_on_down', 1), ('accept_ra', 0))]
+        if n in ('box', 'modem', 'host'):
+            s.append('net.ipv6.conf.all.forwarding=1')
+        return s
+
+    def _build_ipv6(self):
+        N = self.ns
+        guest = f'route add default via {HOST_LAN_ADDR6}\n'
+        batches = {
+            'inet': ''.join(f'addr add {a}/128 dev lo\n' for a in TARGETS6 + (DNS6_ADDR, HTTP6_ADDR)) + (
+                'addr add 2001:db8:ff::1/64 dev to-box nodad\n'
+                'addr add 2001:db8:fe::1/64 dev to-modem nodad\n'
+                'route add 2001:db8:2::/64 via 2001:db8:ff::2 dev to-box\n'
+                'route add 2001:db8:10::/64 via 2001:db8:ff::2 dev to-box\n'
+                'route add 2001:db8:8::/64 via 2001:db8:fe::2 dev to-modem\n'),
+            'box': ('addr add 2001:db8:ff::2/64 dev wan nodad\n'
+                    f'addr add {BOX_LAN_ADDR6}/64 dev lan nodad\n'
+                    'route add default via 2001:db8:ff::1 dev wan\n'
+                    f'route add 2001:db8:10::/64 via {HOST_ADDR6} dev lan\n'),
+            'modem': ('addr add 2001:db8:fe::2/64 dev wan nodad\n'
+                      f'addr add {LTE_GATEWAY6}/64 dev lan nodad\n'
+                      'route add default via 2001:db8:fe::1 dev wan\n'),
+            'host': (f'addr add {HOST_ADDR6}/64 dev {HOST_PRIMARY_IF} nodad\n'
+                     f'route add default via {BOX_LAN_ADDR6} dev {HOST_PRIMARY_IF}\n'
+                     f'addr add {HOST_LAN_ADDR6}/64 dev {HOST_LAN_BRIDGE} nodad\n'),
+            'guest-ok': f'addr add {GUEST_OK6}/64 dev eth0 nodad\n' + guest,
+            'guest-no': f'addr add {GUEST_NO6}/64 dev eth0 nodad\n' + guest,
+        }
+        for n, batch in batches.items():
+            cp = subprocess.run(['ip', '-6', '-n', N(n), '-batch', '-'], input=batch, capture_output=True,
+                                text=True)
+            if cp.returncode != 0:
+                raise LabError(f'ip -6 batch in {n} failed: {cp.stderr.strip()}')
 
     def _build_wwan(self):
         # oifname "wan" masquerade in modem already covers what comes in on wwan.
@@ -561,7 +641,8 @@ table ip pflab {
         raise LabError(f'{name} did not appear on the lab bus within {timeout} s')
 
     def _start_servers(self):
-        self.servers = self.spawn('inet', PYTHON, SELF, '_serve', self.workdir, stdout=subprocess.PIPE)
+        self.servers = self.spawn('inet', PYTHON, SELF, '_serve', self.workdir,
+                                  *(['--ipv6'] if self.ipv6 else []), stdout=subprocess.PIPE)
         line = _readline_timeout(self.servers.stdout, 5)
         self.servers.stdout.close()
         if line.strip() != 'ready':
@@ -614,9 +695,7 @@ address1={LTE_ADDR}/24
 gateway={MODEM_MGMT}
 route-metric=700
 
-[ipv6]
-method=disabled
-""")
+{self._nm_lte_ipv6()}""")
         os.chmod(kf, 0o600)
         if self.wwan:
             self._write_mm_profile(d)
@@ -637,6 +716,13 @@ method=disabled
         self.nm = self.spawn('host', 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script,
                              env=self.host_env())
         self.wait_bus_name('org.freedesktop.NetworkManager', timeout=15, proc=self.nm)
+
+    def _nm_lte_ipv6(self):
+        if not self.ipv6:
+            return '[ipv6]\nmethod=disabled\n'
+        # above the metric (1024) of the primary's default route set with ip, as ifupdown does
+        return (f'[ipv6]\nmethod=manual\naddress1={LTE_ADDR6}/64\ngateway={LTE_GATEWAY6}\n'
+                'route-metric=2048\n')
 
     def _nm_wwan_unmanaged(self):
         return f';except:interface-name:{MM_PORT}' if self.wwan else ''
@@ -742,6 +828,9 @@ method=disabled
         if up:
             # taking the link down flushed the static route toward the host's LAN
             self.run('box', 'ip', 'route', 'replace', '10.10.0.0/24', 'via', HOST_ADDR, 'dev', 'lan')
+            if self.ipv6:
+                self.run('box', 'ip', '-6', 'route', 'replace', '2001:db8:10::/64', 'via', HOST_ADDR6,
+                         'dev', 'lan')
 
     def backup_link(self, up=True):
         self.run('modem', 'ip', 'link', 'set', 'lan', 'up' if up else 'down')
@@ -824,8 +913,8 @@ method=disabled
     def conntrack(self, ns, *args, check=False):
         return self.run(ns, 'conntrack', *args, check=check)
 
-    def udp_stream(self, ns, interval=0.02, iface=None):
-        return UdpStream(self, ns, interval=interval, iface=iface)
+    def udp_stream(self, ns, interval=0.02, iface=None, dst=UDP_SINK):
+        return UdpStream(self, ns, interval=interval, iface=iface, dst=dst)
 
     def _udp_poll(self):
         path = os.path.join(self.workdir, 'udp-sink.log')
@@ -891,17 +980,18 @@ method=disabled
 class UdpStream:
     """A 50 Hz UDP flow from a namespace to the sink in inet; tells which path each packet took."""
 
-    def __init__(self, lab, ns, interval=0.02, iface=None):
+    def __init__(self, lab, ns, interval=0.02, iface=None, dst=UDP_SINK):
         self.lab = lab
         self.ns = ns
         self.interval = interval
         self.iface = iface
+        self.dst = dst
         self.id = random.getrandbits(32)
         self.proc = None
         self.started = None
 
     def start(self):
-        args = ['_udp-send', self.id, self.interval, UDP_SINK[0], UDP_SINK[1]]
+        args = ['_udp-send', self.id, self.interval, self.dst[0], self.dst[1]]
         if self.iface:
             args += ['--iface', self.iface]
         self.started = time.monotonic()
@@ -1023,10 +1113,15 @@ def _bind_dev(sock, iface):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
 
 
+def _family(addr):
+    return socket.AF_INET6 if ':' in addr else socket.AF_INET
+
+
 # -------------------------------------------------------------------- helpers run inside namespaces
 
-def _serve(workdir):
-    """inet's servers: DNS, HTTP, TCP 443 listeners, UDP sink. One process, threads."""
+def _serve(workdir, ipv6=False):
+    """inet's servers: DNS, HTTP, TCP 443 listeners, UDP sink (each for IPv6 too with ipv6).
+    One process, threads."""
     import http.server
 
     dns_flag = os.path.join(workdir, 'dns-down')
@@ -1051,9 +1146,9 @@ def _serve(workdir):
             ans = struct.pack('!HHHIH', 0xc00c, 1, 1, 60, 4) + socket.inet_aton(HTTP_ADDR)
         return struct.pack('!HHHHHH', qid, rflags, 1, 1 if ans else 0, 0, 0) + question + ans
 
-    def dns_loop():
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((DNS_ADDR, 53))
+    def dns_loop(addr):
+        s = socket.socket(_family(addr), socket.SOCK_DGRAM)
+        s.bind((addr, 53))
         ready.release()
         while True:
             q, addr = s.recvfrom(1500)
@@ -1063,10 +1158,10 @@ def _serve(workdir):
             if a:
                 s.sendto(a, addr)
 
-    def sink_loop():
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    def sink_loop(sink):
+        s = socket.socket(_family(sink[0]), socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        s.bind(UDP_SINK)
+        s.bind(sink)
         ready.release()
         n = struct.calcsize(UDP_FORMAT)
         while True:
@@ -1079,7 +1174,7 @@ def _serve(workdir):
                 sink_log.write(f'{sid} {seq} {sent:.6f} {now:.6f} {addr[0]}\n'.encode())
 
     def tcp_loop(addr):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(_family(addr), socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((addr, 443))
         s.listen(64)
@@ -1119,8 +1214,15 @@ def _serve(workdir):
         daemon_threads = True
         allow_reuse_address = True
 
+    class Server6(Server):
+        address_family = socket.AF_INET6
+
     ready = threading.Semaphore(0)
-    loops = [(dns_loop, ()), (sink_loop, ())] + [(tcp_loop, (a,)) for a in TARGETS]
+    loops = [(dns_loop, (DNS_ADDR,)), (sink_loop, (UDP_SINK,))] + [(tcp_loop, (a,)) for a in TARGETS]
+    if ipv6:
+        loops += [(dns_loop, (DNS6_ADDR,)), (sink_loop, (UDP_SINK6,))] + [(tcp_loop, (a,)) for a in TARGETS6]
+        httpd6 = Server6((HTTP6_ADDR, 80), Handler)
+        threading.Thread(target=httpd6.serve_forever, daemon=True).start()
     for fn, args in loops:
         threading.Thread(target=fn, args=args, daemon=True).start()
     httpd = Server((HTTP_ADDR, 80), Handler)
@@ -1133,9 +1235,9 @@ def _serve(workdir):
 
 
 def _udp_send(sid, interval, dst, port, iface):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(_family(dst), socket.SOCK_DGRAM)
     _bind_dev(s, iface)
-    s.bind(('0.0.0.0', 0))     # one source port for the whole run: one conntrack flow
+    s.bind(('::' if ':' in dst else '0.0.0.0', 0))   # one source port for the whole run: one flow
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     seq = 0
     nxt = time.monotonic()
@@ -1153,11 +1255,20 @@ def _udp_send(sid, interval, dst, port, iface):
 
 
 def _ping(dst, count, interval, timeout, iface):
+    import ipaddress
     import select
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    v6 = ':' in dst
+    if v6:
+        # ICMPv6: the kernel fills in the checksum; replies come without the IP header
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        dst = ipaddress.ip_address(dst).compressed
+        request, reply = 128, 129
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        dst = socket.gethostbyname(dst)
+        request, reply = 8, 0
     _bind_dev(s, iface)
     ident = random.getrandbits(16)
-    dst = socket.gethostbyname(dst)
 
     def checksum(b):
         if len(b) % 2:
@@ -1176,8 +1287,8 @@ def _ping(dst, count, interval, timeout, iface):
         now = time.monotonic()
         if sent < count and now >= nxt:
             payload = struct.pack('!d', now) + b'pflab' * 8
-            hdr = struct.pack('!BBHHH', 8, 0, 0, ident, sent)
-            pkt = struct.pack('!BBHHH', 8, 0, checksum(hdr + payload), ident, sent) + payload
+            hdr = struct.pack('!BBHHH', request, 0, 0, ident, sent)
+            pkt = struct.pack('!BBHHH', request, 0, 0 if v6 else checksum(hdr + payload), ident, sent) + payload
             try:
                 s.sendto(pkt, (dst, 0))
             except OSError:
@@ -1193,11 +1304,11 @@ def _ping(dst, count, interval, timeout, iface):
         r, _, _ = select.select([s], [], [], max(0.0, wait))
         if r:
             data, addr = s.recvfrom(2048)
-            ihl = (data[0] & 0x0f) * 4
+            ihl = 0 if v6 else (data[0] & 0x0f) * 4
             if len(data) < ihl + 8 or addr[0] != dst:
                 continue
             typ, _, _, rid, rseq = struct.unpack('!BBHHH', data[ihl:ihl + 8])
-            if typ == 0 and rid == ident and rseq < count:
+            if typ == reply and rid == ident and rseq < count:
                 got.add(rseq)
         if sent >= count and len(got) == count:
             break
@@ -1206,7 +1317,7 @@ def _ping(dst, count, interval, timeout, iface):
 
 
 def _dns(server, name, timeout):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(_family(server), socket.SOCK_DGRAM)
     s.settimeout(timeout)
     qid = random.getrandbits(16)
     q = struct.pack('!HHHHHH', qid, 0x0100, 1, 0, 0, 0)
@@ -1249,7 +1360,7 @@ def _http(url, timeout, iface):
 
 def _wrap_connect(conn, iface):
     def connect():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(_family(conn.host), socket.SOCK_STREAM)
         _bind_dev(s, iface)
         s.settimeout(conn.timeout)
         s.connect((conn.host, conn.port))
@@ -1258,7 +1369,7 @@ def _wrap_connect(conn, iface):
 
 
 def _tcp(addr, port, timeout, iface):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(_family(addr), socket.SOCK_STREAM)
     _bind_dev(s, iface)
     s.settimeout(timeout)
     try:
@@ -1318,6 +1429,7 @@ def main(argv=None):
     p.add_argument('--workdir')
     p.add_argument('--no-lte-autoconnect', action='store_true')
     p.add_argument('--wait-lte', action='store_true', help='return once "lte" is activated')
+    p.add_argument('--ipv6', action='store_true', help='IPv6 on every link as well')
     for name, hlp in (('down', 'tear a lab down'), ('status', 'show a lab')):
         p = sub.add_parser(name, help=hlp)
         p.add_argument('--prefix')
@@ -1337,6 +1449,7 @@ def main(argv=None):
     # internal helpers, run inside namespaces
     p = sub.add_parser('_serve')
     p.add_argument('workdir')
+    p.add_argument('--ipv6', action='store_true')
     p = sub.add_parser('_udp-send')
     p.add_argument('sid', type=int)
     p.add_argument('interval', type=float)
@@ -1365,7 +1478,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     if a.cmd == '_serve':
-        return _serve(a.workdir)
+        return _serve(a.workdir, a.ipv6)
     if a.cmd == '_udp-send':
         return _udp_send(a.sid, a.interval, a.dst, a.port, a.iface)
     if a.cmd == '_ping':
@@ -1381,7 +1494,8 @@ def main(argv=None):
         sys.exit('pflab.py: must run as root')
     try:
         if a.cmd == 'up':
-            lab = Lab(prefix=a.prefix, workdir=a.workdir, lte_autoconnect=not a.no_lte_autoconnect)
+            lab = Lab(prefix=a.prefix, workdir=a.workdir, lte_autoconnect=not a.no_lte_autoconnect,
+                      ipv6=a.ipv6)
             lab.persist = True
             lab.up()
             if a.wait_lte:
