@@ -10,6 +10,7 @@ PACKAGES="
   libnftables-dev libmnl-dev libnl-3-dev libnl-route-3-dev libpolkit-gobject-1-dev polkitd
   systemd
   network-manager modemmanager dbus-daemon nftables iproute2 conntrack procps psmisc
+  wireguard-go wireguard-tools
   python3 python3-gi python3-dbusmock openssl
 "
 

@@ -12,12 +12,14 @@ so several labs can coexist; interface names are fixed, they are per namespace):
                               (NetworkManager)     └─ enx001e101f0000 ↔ modem lan 192.168.8.1
                                                      (NM profile "lte": 192.168.8.100/24, metric 700)
                                                      modem (NAT) wan 203.0.113.6 ↔ 203.0.113.5 ─ inet
+                                                     remote (a VPS) eth0 203.0.113.10 ↔ 203.0.113.9 ─ inet
 
   inet   lo: 198.51.100.10/.11/.12 (ICMP targets; TCP 443 listeners on all three),
          198.51.100.53 (DNS, UDP 53: every A query answers 198.51.100.80),
          198.51.100.80 (HTTP 80: GET /health -> 204, GET / -> 200 "ok"),
          198.51.100.11:9999 UDP sink for UdpStream.
-         links: to-box 203.0.113.1/30, to-modem 203.0.113.5/30.
+         links: to-box 203.0.113.1/30, to-modem 203.0.113.5/30, to-remote 203.0.113.9/30.
+         ip_forward=1, but its nft table "ip pflab" forwards only to and from to-remote.
   box    wan 203.0.113.2/30 (default via .1), lan 192.168.2.254/24, route 10.10.0.0/24 via
          192.168.2.28, masquerade out of wan (nft table "ip pflab"), ip_forward=1.
   modem  wan 203.0.113.6/30 (default via .5), lan 192.168.8.1/24, masquerade out of wan,
@@ -26,7 +28,9 @@ so several labs can coexist; interface names are fixed, they are per namespace):
          enx001e101f0000 (MAC 00:1e:10:1f:00:00) left to NetworkManager; bridge vmbr1
          10.10.0.1/24 with ports vg-ok, vg-no; ip_forward=1; rp_filter=2 (loose).
   guest-ok / guest-no: eth0 10.10.0.29/24 / 10.10.0.39/24, default via 10.10.0.1.
-  remote namespace only (loopback up).
+  remote eth0 203.0.113.10/30 default via 203.0.113.9: a VPS on the internet, no NAT, no
+         servers unless a test starts them (wireguard_up, serve_http). It sees the host's
+         traffic from SRC_PRIMARY or SRC_BACKUP depending on the path it took.
   IPv6 is disabled everywhere, unless Lab(ipv6=True).
 
 Lab(ipv6=True) adds IPv6 on the same links, documentation prefixes, routed without any NAT
@@ -121,11 +125,45 @@ API (everything raises LabError on trouble):
         The source address tells the path: SRC_PRIMARY 203.0.113.2 (box), SRC_BACKUP
         203.0.113.6 (modem). time.monotonic() is the same clock in every namespace.
 
+    # remote access (opt-in: nothing of this runs unless called)
+        lab.wireguard_up(fwmark=None, keepalive=25, timeout=5) -> WgTunnel(host_if, remote_if,
+                host_addr '10.99.0.1', remote_addr '10.99.0.2', host_pubkey, remote_pubkey, port 51820)
+            wireguard-go -f (spawned: down() kills it and removes stale sockets) in remote, the
+            server (listen-port 51820, 10.99.0.2/24, peer host allowed-ips 10.99.0.1/32, no
+            endpoint), and in host, the client (10.99.0.1/24, peer endpoint 203.0.113.10:51820,
+            allowed-ips 10.99.0.2/32, persistent-keepalive KEEPALIVE (0/None: off), `wg set IF
+            fwmark FWMARK` if given). Keys from wg genkey in workdir/wg-{host,remote}.key (0600).
+            Returns once both interfaces are UP,LOWER_UP; the first handshake follows at once.
+            Once per lab: LabError if its tunnel is up already.
+            Interface names: lab.wg_ifnames() -> ('wg' + 4 hex digits of the prefix, 'wr' + the
+            same): a "wg*" pattern matches the host's; unique per lab, as wireguard-go's
+            sockets (/var/run/wireguard/NAME.sock) are shared by every namespace.
+            The remote sees the host's packets from SRC_PRIMARY:port via box, SRC_BACKUP:port
+            via the modem (`ip rule fwmark FWMARK lookup T` + a default route via 192.168.8.1
+            dev enx001e101f0000 in T moves them: the endpoint changes with the next packet).
+        lab.wg_show(ns, ifname, what) -> `wg show IFNAME WHAT` parsed: {peer pubkey: value} for
+            endpoints ('ip:port' | None), latest-handshakes (int, 0 never), transfer ((rx, tx)),
+            allowed-ips ([str]), persistent-keepalive (int | None), preshared-keys; [pubkey]
+            for peers; int for listen-port and fwmark (0: off); str for public-key.
+        lab.serve_http(ns, port, body) -> Popen   HTTP on 0.0.0.0:PORT in ns (spawned), every
+            GET/HEAD answers 200 text/plain BODY; returns once it listens.
+        lab.http_clients(ns, port) -> [client IP, ...] of the requests it answered, in order
+            (e.g. '10.99.0.2' for a port forward from the tunnel without masquerade).
+        lab.start_zerotier(network=ZT_NETWORK, port=ZT_API_PORT, ns='host', extra=()) -> FakeZeroTier
+            fake_zerotier.py (the ZeroTier One local service API, see its docstring) on
+            127.0.0.1:PORT in ns, joined to network; its token in a 0600 authtoken.secret;
+            extra: more arguments (--device ztX, --assigned CIDR, --peer ZTADDR=IP/PORT, ...).
+            .token, .token_file, .port, .log_path, .control_path
+            .requests() -> [{'method', 'path', 'authorized', 'status', 'time' (monotonic), 'body'?}]
+            .control(**values)   faults and overrides (online, networks, peers, fault)
+            .stop()
+
     Lab.attach(prefix=None, workdir=None) -> Lab   (a lab left running by `pflab.py up`)
 
 Constants: NAMESPACES, TARGETS, DNS_ADDR, HTTP_ADDR, UDP_SINK, SRC_PRIMARY, SRC_BACKUP,
 HOST_PRIMARY_IF, HOST_BACKUP_IF, HOST_LAN_BRIDGE, HOST_ADDR, MODEM_MGMT, LTE_ADDR, GUEST_OK,
-GUEST_NO, LTE_CONNECTION; with wwan=True: WWAN_IF, WWAN_MODEM_ADDR, WWAN_HOST_ADDR, MM_PORT,
+GUEST_NO, LTE_CONNECTION, REMOTE_ADDR, WG_PORT, WG_HOST_ADDR, WG_REMOTE_ADDR, WG_SOCKET_DIR,
+ZT_NETWORK, ZT_API_PORT; with wwan=True: WWAN_IF, WWAN_MODEM_ADDR, WWAN_HOST_ADDR, MM_PORT,
 MM_CONNECTION; with ipv6=True: TARGETS6, DNS6_ADDR, HTTP6_ADDR, UDP_SINK6, SRC6_PRIMARY,
 SRC6_BACKUP, HOST_ADDR6, LTE_ADDR6, LTE_GATEWAY6, GUEST_OK6, GUEST_NO6.
 
@@ -142,6 +180,8 @@ import argparse
 import atexit
 import collections
 import glob
+import hashlib
+import http.server
 import json
 import os
 import random
@@ -150,6 +190,7 @@ import shlex
 import shutil
 import signal
 import socket
+import socketserver
 import struct
 import subprocess
 import sys
@@ -169,6 +210,8 @@ HTTP_ADDR = '198.51.100.80'
 UDP_SINK = ('198.51.100.11', 9999)
 SRC_PRIMARY = '203.0.113.2'
 SRC_BACKUP = '203.0.113.6'
+REMOTE_ADDR = '203.0.113.10'   # the VPS on the internet (namespace remote)
+REMOTE_GW = '203.0.113.9'      # inet's end of the remote's link
 
 HOST_PRIMARY_IF = 'vmbr0'
 HOST_BACKUP_IF = 'enx001e101f0000'
@@ -186,6 +229,13 @@ WWAN_MODEM_ADDR = '10.64.0.1'  # the modem's end of it (/30), the bearer's gatew
 WWAN_HOST_ADDR = '10.64.0.2'   # what the bearer gives the host (set by NetworkManager)
 MM_PORT = 'cdc-wdm0'           # the ModemManager modem's primary port: NM's gsm device
 MM_CONNECTION = 'lte-mm'
+
+WG_PORT = 51820               # the remote's WireGuard listen port
+WG_HOST_ADDR = '10.99.0.1'    # tunnel addresses (/24) of wireguard_up()
+WG_REMOTE_ADDR = '10.99.0.2'
+WG_SOCKET_DIR = '/var/run/wireguard'   # wireguard-go's UAPI sockets, shared by every namespace
+ZT_NETWORK = '8056c2e21c000001'        # default network of the fake ZeroTier service
+ZT_API_PORT = 9993
 
 # Lab(ipv6=True)
 TARGETS6 = ('2001:db8:100::10', '2001:db8:100::11', '2001:db8:100::12')
@@ -206,6 +256,8 @@ UDP_MAGIC = b'PFLB'
 UDP_FORMAT = '!4sIQd'
 
 Arrival = collections.namedtuple('Arrival', 'seq sent recv src')
+WgTunnel = collections.namedtuple('WgTunnel',
+                                  'host_if remote_if host_addr remote_addr host_pubkey remote_pubkey port')
 
 
 class LabError(Exception):
@@ -459,6 +511,7 @@ class Lab:
         if mine:
             subprocess.run(['ip', '-force', '-batch', '-'], input=''.join(f'netns del {n}\n' for n in mine),
                            capture_output=True, text=True)
+        self._wg_remove_stale_sockets()
         left = [n for n in _netns_list() if n.startswith(self.prefix + '-')]
         if keep_workdir:
             if os.path.isdir(self.workdir):
@@ -482,7 +535,7 @@ class Lab:
         procs = []
         for n in NAMESPACES:
             s = self._ipv6_sysctls(n)
-            if n in ('box', 'modem', 'host'):
+            if n in ('box', 'modem', 'host', 'inet'):
                 s.append('net.ipv4.ip_forward=1')
             rp = 2 if n == 'host' else 0
             s += [f'net.ipv4.conf.all.rp_filter={rp}', f'net.ipv4.conf.default.rp_filter={rp}']
@@ -499,15 +552,18 @@ link add lan netns {N('box')} type veth peer name {HOST_PRIMARY_IF} netns {N('ho
 link add lan netns {N('modem')} address 0c:5b:8f:27:9a:64 type veth peer name {HOST_BACKUP_IF} address {HOST_BACKUP_MAC} netns {N('host')}
 link add vg-ok netns {N('host')} type veth peer name eth0 netns {N('guest-ok')}
 link add vg-no netns {N('host')} type veth peer name eth0 netns {N('guest-no')}
+link add to-remote netns {N('inet')} type veth peer name eth0 netns {N('remote')}
 """
         subprocess.run(['ip', '-batch', '-'], input=links, check=True, capture_output=True, text=True)
         lo = 'link set lo up\n'
         batches = {
-            'inet': lo + ''.join(f'addr add {a}/32 dev lo\n' for a in TARGETS + (DNS_ADDR, HTTP_ADDR)) + """\
+            'inet': lo + ''.join(f'addr add {a}/32 dev lo\n' for a in TARGETS + (DNS_ADDR, HTTP_ADDR)) + f"""\
 addr add 203.0.113.1/30 dev to-box
 addr add 203.0.113.5/30 dev to-modem
+addr add {REMOTE_GW}/30 dev to-remote
 link set to-box up
 link set to-modem up
+link set to-remote up
 """,
             'host': lo + f"""\
 addr add {HOST_ADDR}/24 dev {HOST_PRIMARY_IF}
@@ -538,7 +594,7 @@ route add default via 203.0.113.5 dev wan
 """,
             'guest-ok': lo + f"addr add {GUEST_OK}/24 dev eth0\nlink set eth0 up\nroute add default via 10.10.0.1\n",
             'guest-no': lo + f"addr add {GUEST_NO}/24 dev eth0\nlink set eth0 up\nroute add default via 10.10.0.1\n",
-            'remote': lo,
+            'remote': lo + f"addr add {REMOTE_ADDR}/30 dev eth0\nlink set eth0 up\nroute add default via {REMOTE_GW}\n",
         }
         for n, batch in batches.items():
             cp = subprocess.run(['ip', '-n', N(n), '-batch', '-'], input=batch, capture_output=True, text=True)
@@ -554,6 +610,16 @@ table ip pflab {
 """
         for n in ('box', 'modem'):
             self.run(n, 'nft', '-f', '-', input=masq)
+        # inet routes for the remote only: box and modem still cannot reach each other
+        self.run('inet', 'nft', '-f', '-', input="""\
+table ip pflab {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		iifname "to-remote" accept
+		oifname "to-remote" accept
+	}
+}
+""")
         if self.ipv6:
             self._build_ipv6()
         if self.wwan:
@@ -937,6 +1003,158 @@ method=disabled
                 self._udp_records[int(sid)].append(
                     Arrival(int(seq), float(sent), float(recv), src.decode()))
 
+    # ---------------------------------------------------------------- remote access
+
+    def wg_ifnames(self):
+        """(host_if, remote_if) of wireguard_up(): "wg"/"wr" + 4 hex digits of the prefix
+        (those of a default "pfXXXX" prefix, else of a hash of it)."""
+        m = re.fullmatch(r'pf([0-9a-f]{4})', self.prefix)
+        digits = m.group(1) if m else hashlib.sha1(self.prefix.encode()).hexdigest()[:4]
+        return 'wg' + digits, 'wr' + digits
+
+    def _wg_socket(self, ifname):
+        return os.path.join(WG_SOCKET_DIR, ifname + '.sock')
+
+    def _wg_remove_stale_sockets(self):
+        """Remove this lab's wireguard-go sockets that no process listens on any more."""
+        for ifname in self.wg_ifnames():
+            path = self._wg_socket(ifname)
+            if os.path.exists(path) and not _unix_socket_alive(path):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+    def _wg_key(self, side):
+        """A new private key in workdir/wg-SIDE.key (mode 0600); returns (path, public key)."""
+        private = self.run(None, 'wg', 'genkey').stdout.strip()
+        path = os.path.join(self.workdir, f'wg-{side}.key')
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(private + '\n')
+        os.chmod(path, 0o600)
+        public = self.run(None, 'wg', 'pubkey', input=private + '\n').stdout.strip()
+        return path, public
+
+    def _wg_start(self, ns, ifname, deadline):
+        path = self._wg_socket(ifname)
+        env = dict(os.environ, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD='1')
+        proc = self.spawn(ns, 'wireguard-go', '-f', ifname, env=env)
+        while not (os.path.exists(path) and _unix_socket_alive(path)):
+            if proc.poll() is not None:
+                raise LabError(f'wireguard-go {ifname} exited with {proc.returncode}, see {proc.log_path}')
+            if time.monotonic() > deadline:
+                raise LabError(f'wireguard-go {ifname}: no {path}, see {proc.log_path}')
+            time.sleep(0.02)
+        return proc
+
+    def _wg_addr_up(self, ns, ifname, addr, deadline):
+        self.run(ns, 'ip', 'addr', 'add', f'{addr}/24', 'dev', ifname)
+        self.run(ns, 'ip', 'link', 'set', ifname, 'up')
+        while True:
+            out = self.run(ns, 'ip', '-o', 'link', 'show', ifname, check=False).stdout
+            flags = re.search(r'<([^>]*)>', out)
+            if flags and {'UP', 'LOWER_UP'} <= set(flags.group(1).split(',')):
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f'{ifname} in {ns} is not up: {out.strip()}')
+            time.sleep(0.02)
+
+    def wireguard_up(self, fwmark=None, keepalive=25, timeout=5):
+        """A WireGuard tunnel host ↔ remote with wireguard-go (see the module docstring)."""
+        host_if, remote_if = self.wg_ifnames()
+        for ifname in (host_if, remote_if):
+            path = self._wg_socket(ifname)
+            if os.path.exists(path) and _unix_socket_alive(path):
+                raise LabError(f'{path} is in use: WireGuard interface {ifname} is up already')
+        deadline = time.monotonic() + timeout
+        host_key, host_pub = self._wg_key('host')
+        remote_key, remote_pub = self._wg_key('remote')
+        # the server first, so the client's first handshake finds it up
+        self._wg_start('remote', remote_if, deadline)
+        self.run('remote', 'wg', 'set', remote_if, 'listen-port', WG_PORT, 'private-key', remote_key,
+                 'peer', host_pub, 'allowed-ips', f'{WG_HOST_ADDR}/32')
+        self._wg_addr_up('remote', remote_if, WG_REMOTE_ADDR, deadline)
+        self._wg_start('host', host_if, deadline)
+        argv = ['wg', 'set', host_if, 'private-key', host_key]
+        if fwmark is not None:
+            argv += ['fwmark', fwmark]
+        argv += ['peer', remote_pub, 'endpoint', f'{REMOTE_ADDR}:{WG_PORT}',
+                 'allowed-ips', f'{WG_REMOTE_ADDR}/32', 'persistent-keepalive', keepalive or 'off']
+        self.run('host', *argv)
+        self._wg_addr_up('host', host_if, WG_HOST_ADDR, deadline)
+        return WgTunnel(host_if, remote_if, WG_HOST_ADDR, WG_REMOTE_ADDR, host_pub, remote_pub, WG_PORT)
+
+    def wg_show(self, ns, ifname, what):
+        """`wg show IFNAME WHAT`, parsed. Per-peer fields give {peer public key: value}:
+        endpoints 'ip:port' | None, latest-handshakes int (0 never), transfer (rx, tx),
+        allowed-ips [str], persistent-keepalive int | None, preshared-keys str | None;
+        peers gives [public key]; listen-port and fwmark an int (0: off); public-key a str."""
+        out = self.run(ns, 'wg', 'show', ifname, what).stdout
+        lines = [line.split('\t') for line in out.splitlines() if line.strip()]
+        if what == 'peers':
+            return [f[0] for f in lines]
+        if what in ('listen-port', 'fwmark'):
+            v = out.strip()
+            return 0 if v in ('', 'off') else int(v, 0)
+        if what in ('public-key', 'private-key'):
+            return out.strip()
+        parse = {
+            'endpoints': lambda f: None if f[0] == '(none)' else f[0],
+            'latest-handshakes': lambda f: int(f[0]),
+            'transfer': lambda f: (int(f[0]), int(f[1])),
+            'allowed-ips': lambda f: [] if f[0] == '(none)' else f[0].split(),
+            'persistent-keepalive': lambda f: None if f[0] == 'off' else int(f[0]),
+            'preshared-keys': lambda f: None if f[0] == '(none)' else f[0],
+        }.get(what)
+        if parse is None:
+            raise LabError(f'wg_show: unsupported field {what!r}')
+        return {f[0]: parse(f[1:]) for f in lines}
+
+    def _http_log(self, ns, port):
+        return os.path.join(self.workdir, f'http-{self.ns(ns)}-{int(port)}.log')
+
+    def serve_http(self, ns, port, body):
+        """An HTTP server on 0.0.0.0:PORT in ns answering every GET with 200 BODY; each
+        request's client address goes to a file read by http_clients(). Returns the Popen."""
+        p = self.spawn(ns, PYTHON, SELF, '_http-serve', int(port), body, self._http_log(ns, port),
+                       stdout=subprocess.PIPE)
+        line = _readline_timeout(p.stdout, 5)
+        p.stdout.close()
+        if line.strip() != 'ready':
+            raise LabError(f'HTTP server on port {port} in {ns} did not start, see {p.log_path}')
+        return p
+
+    def http_clients(self, ns, port):
+        """Client IPs of the requests the serve_http() server on (ns, port) answered, in order."""
+        try:
+            with open(self._http_log(ns, port)) as f:
+                return [line.split()[0] for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def start_zerotier(self, network=ZT_NETWORK, port=ZT_API_PORT, ns='host', extra=()):
+        """The fake ZeroTier One service API (fake_zerotier.py) in ns on 127.0.0.1:PORT, joined to
+        network; extra: more fake_zerotier.py arguments. Returns a FakeZeroTier."""
+        zdir = os.path.join(self.workdir, f'zerotier-{port}')
+        os.makedirs(zdir, mode=0o700, exist_ok=True)
+        token_file = os.path.join(zdir, 'authtoken.secret')
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        token = ''.join(random.choice('abcdefghijklmnopqrstuvwxyz0123456789') for _ in range(24))
+        with os.fdopen(fd, 'w') as f:
+            f.write(token)
+        log = os.path.join(zdir, 'requests.log')
+        control = os.path.join(zdir, 'control.json')
+        script = os.path.join(os.path.dirname(SELF), 'fake_zerotier.py')
+        p = self.spawn(ns, PYTHON, script, '--port', port, '--token-file', token_file,
+                       '--network', network, '--log', log, '--control', control, *extra,
+                       stdout=subprocess.PIPE)
+        line = _readline_timeout(p.stdout, 5)
+        p.stdout.close()
+        if not line.startswith('listening on '):
+            raise LabError(f'fake ZeroTier did not start, see {p.log_path}')
+        return FakeZeroTier(p, token, token_file, log, control, port)
+
     # ---------------------------------------------------------------- persistence (CLI)
 
     def _save_state(self):
@@ -1045,6 +1263,36 @@ class UdpStream:
                    (after is None or r.recv >= after) and (before is None or r.recv < before))
 
 
+class FakeZeroTier:
+    """A running fake_zerotier.py (Lab.start_zerotier)."""
+
+    def __init__(self, proc, token, token_file, log_path, control_path, port):
+        self.proc = proc
+        self.token = token
+        self.token_file = token_file
+        self.log_path = log_path
+        self.control_path = control_path
+        self.port = port
+
+    def requests(self):
+        """[{'method', 'path', 'authorized', 'status', 'time'}] of every request so far."""
+        try:
+            with open(self.log_path) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def control(self, **values):
+        """Replace the control file the fake re-reads on each request (see fake_zerotier.py)."""
+        tmp = self.control_path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(values, f)
+        os.replace(tmp, self.control_path)
+
+    def stop(self):
+        _stop_group(self.proc)
+
+
 class PolkitMock:
     """dbusmock's polkitd template on the lab bus."""
 
@@ -1069,13 +1317,7 @@ class PolkitMock:
         self.call('AllowUnknown', 'true' if allow else 'false')
 
     def stop(self):
-        if self.proc.poll() is None:
-            _killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                _killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        _stop_group(self.proc)
 
 
 # -------------------------------------------------------------------- small utilities
@@ -1085,6 +1327,17 @@ def _killpg(pid, sig):
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _stop_group(proc, timeout=3):
+    """SIGTERM the process group of proc, SIGKILL it after timeout; reaps proc."""
+    if proc.poll() is None:
+        _killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _readline_timeout(f, timeout):
@@ -1108,6 +1361,19 @@ def _install_sigterm_handler():
         signal.signal(signal.SIGTERM, _sigterm)
 
 
+def _unix_socket_alive(path):
+    """True if a process listens on the unix stream socket at path."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(1)
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def _bind_dev(sock, iface):
     if iface:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
@@ -1117,13 +1383,52 @@ def _family(addr):
     return socket.AF_INET6 if ':' in addr else socket.AF_INET
 
 
+# -------------------------------------------------------------------- HTTP servers
+
+class QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """A threaded HTTP server that binds at once (also used by fake_zerotier.py)."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def server_bind(self):
+        # HTTPServer.server_bind() asks DNS for the host name (getfqdn): slow in a namespace
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+class PlainHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1, no request log on stderr; GET and HEAD call _reply(head_only)."""
+    protocol_version = 'HTTP/1.1'
+
+    def _reply(self, head_only):
+        self.send_error(404)
+
+    def do_GET(self):
+        self._reply(False)
+
+    def do_HEAD(self):
+        self._reply(True)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve_until_sigterm(server, ready_line):
+    """Print ready_line, then serve until SIGTERM; returns 0."""
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    print(ready_line, flush=True)
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
 # -------------------------------------------------------------------- helpers run inside namespaces
 
 def _serve(workdir, ipv6=False):
     """inet's servers: DNS, HTTP, TCP 443 listeners, UDP sink (each for IPv6 too with ipv6).
     One process, threads."""
-    import http.server
-
     dns_flag = os.path.join(workdir, 'dns-down')
     sink_log = open(os.path.join(workdir, 'udp-sink.log'), 'ab', buffering=0)
 
@@ -1183,9 +1488,7 @@ def _serve(workdir, ipv6=False):
             c, _ = s.accept()
             c.close()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = 'HTTP/1.1'
-
+    class Handler(PlainHandler):
         def _reply(self, head_only):
             if self.path == '/health':
                 self.send_response(204)
@@ -1201,20 +1504,7 @@ def _serve(workdir, ipv6=False):
             else:
                 self.send_error(404)
 
-        def do_GET(self):
-            self._reply(False)
-
-        def do_HEAD(self):
-            self._reply(True)
-
-        def log_message(self, *args):
-            pass
-
-    class Server(http.server.ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-    class Server6(Server):
+    class Server6(QuietHTTPServer):
         address_family = socket.AF_INET6
 
     ready = threading.Semaphore(0)
@@ -1225,13 +1515,33 @@ def _serve(workdir, ipv6=False):
         threading.Thread(target=httpd6.serve_forever, daemon=True).start()
     for fn, args in loops:
         threading.Thread(target=fn, args=args, daemon=True).start()
-    httpd = Server((HTTP_ADDR, 80), Handler)
+    httpd = QuietHTTPServer((HTTP_ADDR, 80), Handler)
     for _ in loops:
         if not ready.acquire(timeout=5):
             sys.exit('a server thread failed to start')
     print('ready', flush=True)
     sys.stdout.close()
     httpd.serve_forever()
+
+
+def _http_serve(port, body, log_path):
+    """serve_http(): answer every GET/HEAD with 200 BODY, log "CLIENT_IP PORT METHOD PATH"."""
+    data = body.encode()
+    log = open(log_path, 'a', buffering=1)
+    lock = threading.Lock()
+
+    class Handler(PlainHandler):
+        def _reply(self, head_only):
+            with lock:
+                log.write(f'{self.client_address[0]} {self.client_address[1]} {self.command} {self.path}\n')
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/plain')
+            self.send_header('Content-Length', str(len(data)))
+            self.end_headers()
+            if not head_only:
+                self.wfile.write(data)
+
+    return serve_until_sigterm(QuietHTTPServer(('0.0.0.0', port), Handler), 'ready')
 
 
 def _udp_send(sid, interval, dst, port, iface):
@@ -1450,6 +1760,10 @@ def main(argv=None):
     p = sub.add_parser('_serve')
     p.add_argument('workdir')
     p.add_argument('--ipv6', action='store_true')
+    p = sub.add_parser('_http-serve')
+    p.add_argument('port', type=int)
+    p.add_argument('body')
+    p.add_argument('log')
     p = sub.add_parser('_udp-send')
     p.add_argument('sid', type=int)
     p.add_argument('interval', type=float)
@@ -1479,6 +1793,8 @@ def main(argv=None):
 
     if a.cmd == '_serve':
         return _serve(a.workdir, a.ipv6)
+    if a.cmd == '_http-serve':
+        return _http_serve(a.port, a.body, a.log)
     if a.cmd == '_udp-send':
         return _udp_send(a.sid, a.interval, a.dst, a.port, a.iface)
     if a.cmd == '_ping':
