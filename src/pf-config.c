@@ -109,6 +109,13 @@ static const char *const notifier_kind_names[] = {
   [PF_NOTIFIER_WEBHOOK] = "webhook",
   NULL
 };
+static const char *const dns_mode_names[] = {
+  [PF_DNS_MODE_AUTO] = "auto",
+  [PF_DNS_MODE_NETWORKMANAGER] = "networkmanager",
+  [PF_DNS_MODE_RESOLV_CONF] = "resolv.conf",
+  [PF_DNS_MODE_OFF] = "off",
+  NULL
+};
 static const char *const language_names[] = { "en", "fr", NULL };
 
 static const char *
@@ -158,6 +165,12 @@ const char *
 pf_notifier_kind_to_string (PfNotifierKind kind)
 {
   return enum_to_string (notifier_kind_names, kind);
+}
+
+const char *
+pf_dns_mode_to_string (PfDnsMode mode)
+{
+  return enum_to_string (dns_mode_names, mode);
 }
 
 static const struct {
@@ -1145,6 +1158,7 @@ uplink_free (PfUplinkConfig *uplink)
   g_free (uplink->gateway6);
   g_free (uplink->modem_api);
   g_free (uplink->billing_start);
+  g_strfreev (uplink->dns);
   g_free (uplink);
 }
 
@@ -1566,6 +1580,35 @@ uplink_parse_cap_action (const UplinkKey *spec, PfUplinkConfig *uplink, const ch
   return TRUE;
 }
 
+/* dns: up to PF_MAX_DNS_SERVERS IPv4 or IPv6 addresses, each once. */
+static gboolean
+uplink_parse_dns (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  g_auto(GStrv) items = split_list (value);
+  g_autoptr(GPtrArray) servers = g_ptr_array_new_with_free_func (g_free);
+
+  if (items[0] == NULL || g_strv_length (items) > PF_MAX_DNS_SERVERS)
+    return invalid_value (error, value, "1 to 3 resolver addresses such as 192.168.8.1;9.9.9.9");
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      char *address = normalise_ip (items[i], TRUE);
+
+      if (address == NULL)
+        return invalid_value (error, items[i], "an IPv4 or IPv6 resolver address");
+      g_ptr_array_add (servers, address);
+      for (guint j = 0; j + 1 < servers->len; j++)
+        if (g_str_equal (g_ptr_array_index (servers, j), address))
+          {
+            g_set_error (error, PF_ERROR, PF_ERROR_INVALID_CONFIG, "resolver %s is listed twice", address);
+            return FALSE;
+          }
+    }
+  g_ptr_array_add (servers, NULL);
+  g_strfreev (uplink->dns);
+  uplink->dns = (char **) g_ptr_array_steal (servers, NULL);
+  return TRUE;
+}
+
 static const UplinkKey uplink_keys[] = {
   { "role",                  uplink_parse_role,          0, 0, 0, FALSE },
   { "priority",              uplink_parse_priority,      0, 1, 1000, FALSE },
@@ -1601,6 +1644,7 @@ static const UplinkKey uplink_keys[] = {
   { "billing-period",        uplink_parse_billing_period, 0, 0, 0, TRUE },
   { "usage-alerts",          uplink_parse_usage_alerts,  0, 0, 0, TRUE },
   { "cap-action",            uplink_parse_cap_action,    0, 0, 0, TRUE },
+  { "dns",                   uplink_parse_dns,           0, 0, 0, TRUE },
 };
 
 static const UplinkKey *
@@ -1698,6 +1742,7 @@ parse_daemon_group (PfParser          *parser,
           !g_str_equal (key->name, "rule-priority") &&
           !g_str_equal (key->name, "conntrack-mark-mask") &&
           !g_str_equal (key->name, "on-stop") &&
+          !g_str_equal (key->name, "dns") &&
           !g_str_equal (key->name, "language"))
         {
           add_problem (parser, key->line, group->name, key->name, "unknown key");
@@ -1740,6 +1785,16 @@ parse_daemon_group (PfParser          *parser,
             add_problem (parser, key->line, group->name, key->name,
                          "invalid value \"%s\" (expected a nonzero mask of contiguous "
                          "bits such as 0x00ff0000)", value);
+        }
+      else if (g_str_equal (key->name, "dns"))
+        {
+          g_autoptr(GError) local_error = NULL;
+          guint mode;
+
+          if (enum_from_string (dns_mode_names, value, &mode, &local_error))
+            config->dns_mode = mode;
+          else
+            add_problem (parser, key->line, group->name, key->name, "%s", local_error->message);
         }
       else if (g_str_equal (key->name, "language"))
         {
@@ -2695,6 +2750,7 @@ config_new (const char *path)
   config->rule_priority = PF_DEFAULT_RULE_PRIORITY;
   config->ct_mark_mask = PF_DEFAULT_CT_MARK_MASK;
   config->on_stop = PF_ON_STOP_RESTORE;
+  config->dns_mode = PF_DNS_MODE_AUTO;
   config->language = g_strdup ("en");
   config->notifiers = g_ptr_array_new_with_free_func ((GDestroyNotify) notifier_free);
   config->hooks_dir = g_strdup (PF_DEFAULT_HOOKS_DIR);
@@ -2986,6 +3042,12 @@ describe_uplink (GString              *out,
         g_string_append_printf (out, ", gateway6 %s", uplink->gateway6);
       if (uplink->management != NULL)
         g_string_append_printf (out, ", management %s", uplink->management);
+      if (uplink->dns != NULL)
+        {
+          g_autofree char *dns = g_strjoinv (", ", uplink->dns);
+
+          g_string_append_printf (out, ", resolvers %s", dns);
+        }
       g_string_append_c (out, '\n');
       describe_plan (out, uplink);
     }
@@ -3029,6 +3091,8 @@ pf_config_describe (const PfConfig *config)
                           "conntrack mark mask 0x%08x, on stop %s\n",
                           config->probe_mark, config->rule_priority, config->rule_priority + 2,
                           config->ct_mark_mask, pf_on_stop_to_string (config->on_stop));
+  if (config->dns_mode != PF_DNS_MODE_AUTO)
+    g_string_append_printf (out, "dns: %s\n", pf_dns_mode_to_string (config->dns_mode));
   for (guint i = 0; i < config->notifiers->len; i++)
     {
       const PfNotifierConfig *n = g_ptr_array_index (config->notifiers, i);

@@ -96,6 +96,8 @@ typedef struct {
   guint      usage_alerts[PF_MAX_USAGE_ALERTS]; /* backups: % of the plan, ascending */
   guint      n_usage_alerts;
   PfCapAction cap_action;      /* backups: at 100 % of the plan */
+  char     **dns;              /* backups: resolvers while it carries traffic (at most 3),
+                                * NULL = those NetworkManager learned on it */
 } PfUplinkConfig;
 
 typedef enum {
@@ -164,6 +166,16 @@ typedef enum {
   PF_ON_STOP_KEEP,
 } PfOnStop;
 
+/* How the host's resolvers follow the uplink carrying traffic (pf-dns). */
+typedef enum {
+  PF_DNS_MODE_AUTO,              /* NetworkManager when it manages resolv.conf, else resolv.conf */
+  PF_DNS_MODE_NETWORKMANAGER,    /* NetworkManager's global DNS configuration */
+  PF_DNS_MODE_RESOLV_CONF,       /* /etc/resolv.conf rewritten, the original saved */
+  PF_DNS_MODE_OFF,               /* DNS left alone */
+} PfDnsMode;
+
+#define PF_MAX_DNS_SERVERS 3     /* what the C library's resolver uses (MAXNS) */
+
 typedef struct {
   char      *path;             /* file it came from */
   GPtrArray *uplinks;          /* PfUplinkConfig, primary first then by priority */
@@ -174,6 +186,7 @@ typedef struct {
   guint      rule_priority;    /* first of the daemon's ip rule priorities (uses 3) */
   guint32    ct_mark_mask;     /* conntrack mark bits the daemon owns to tag egress uplink */
   PfOnStop   on_stop;
+  PfDnsMode  dns_mode;
   char      *language;         /* "en" or "fr": notifications and hooks' messages */
   GPtrArray *notifiers;        /* PfNotifierConfig, file order */
   char      *hooks_dir;        /* [hooks] directory */
@@ -223,6 +236,7 @@ const char     *pf_cap_action_to_string (PfCapAction action);
 const char     *pf_notifier_kind_to_string (PfNotifierKind kind);
 const char     *pf_forward_when_to_string  (PfForwardWhen  when);
 const char     *pf_remote_kind_to_string   (PfRemoteKind   kind);
+const char     *pf_dns_mode_to_string   (PfDnsMode   mode);
 
 /* "10GB", "500MB", "1.5GiB", "0"; plain numbers are bytes. KB, MB, GB, TB are
  * powers of 1000, KiB, MiB, GiB, TiB of 1024. */

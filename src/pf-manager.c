@@ -11,6 +11,7 @@
 #include "pf-authority.h"
 #include "pf-conntrack.h"
 #include "pf-dbus-generated.h"
+#include "pf-dns.h"
 #include "pf-error.h"
 #include "pf-firewall.h"
 #include "pf-link-monitor.h"
@@ -44,6 +45,7 @@ struct _PfManager
   PfAccounting    *accounting;      /* the backups' data usage, with the uplinks */
   PfAnnouncer     *announcer;       /* notifiers and hooks */
   GPtrArray       *remote_access;   /* PfRemoteAccess, with the uplinks */
+  PfDns           *dns;             /* the host's resolvers follow the active uplink */
   gint64          *unusable_until;  /* per uplink: failed bring-up, monotonic µs */
 
   guint            active;          /* index of the uplink carrying traffic now */
@@ -471,6 +473,24 @@ flush_flows_of (PfManager *self,
 }
 
 static void
+on_dns_failed (PfDns      *dns,
+               const char *uplink,
+               const char *reason,
+               gpointer    user_data)
+{
+  add_event (PF_MANAGER (user_data), "error", uplink, NULL, reason);
+}
+
+/* The host's resolvers: the active backup's, or its own on the primary. */
+static void
+follow_dns (PfManager *self)
+{
+  PfUplink *active = uplink_at (self, self->active);
+
+  pf_dns_follow (self->dns, pf_uplink_get_config (active), pf_uplink_get_ifname (active));
+}
+
+static void
 do_switch (PfManager  *self,
            guint       target,
            const char *reason)
@@ -492,6 +512,7 @@ do_switch (PfManager  *self,
    * through the new one (and get masqueraded there). */
   flush_flows_of (self, old);
   pf_uplink_bring_down (uplink_at (self, old));
+  follow_dns (self);
 
   if (old == 0)
     kind = "failover";
@@ -965,6 +986,15 @@ start_with_nm (PfManager *self)
   start_uplinks (self);
   self->started = TRUE;
   apply_all (self);
+  {
+    g_autofree char *state_dir = g_path_get_dirname (self->state_path);
+
+    /* Also repairs what a daemon killed while failed over left behind. */
+    self->dns = pf_dns_new (self->nm, state_dir, "/etc/resolv.conf");
+    g_signal_connect (self->dns, "failed", G_CALLBACK (on_dns_failed), self);
+    pf_dns_set_mode (self->dns, self->config->dns_mode);
+    follow_dns (self);
+  }
   update_manager_properties (self, NULL, FALSE);
   save_state (self);
   g_message ("Started: %u uplinks, traffic on %s, mode %s", self->uplinks->len,
@@ -1087,6 +1117,8 @@ pf_manager_reload (PfManager *self,
   start_uplinks (self);
   self->started = TRUE;
   apply_all (self);
+  pf_dns_set_mode (self->dns, self->config->dns_mode);
+  follow_dns (self);
   update_manager_properties (self, NULL, FALSE);
   add_event (self, "reload", NULL, NULL, self->config_path);
   pf_config_free (old_config);
@@ -1127,6 +1159,7 @@ pf_manager_stop (PfManager *self)
           flush_flows_of (self, old);
           pf_uplink_bring_down (uplink_at (self, old));
         }
+      pf_dns_restore (self->dns);
       g_message ("Stopped: normal routing restored");
     }
   else
@@ -1512,6 +1545,11 @@ handle_get_status (PfDBusManager1        *skeleton,
   for (guint i = 0; self->remote_access != NULL && i < self->remote_access->len; i++)
     pf_remote_access_to_json (g_ptr_array_index (self->remote_access, i), b);
   json_builder_end_array (b);
+  json_builder_set_member_name (b, "dns");
+  if (self->dns != NULL)
+    pf_dns_to_json (self->dns, b);
+  else
+    json_builder_add_null_value (b);
   json_builder_set_member_name (b, "events");
   json_builder_begin_array (b);
   first = self->state->events->len > 20 ? self->state->events->len - 20 : 0;
@@ -1564,6 +1602,9 @@ pf_manager_dispose (GObject *object)
   if (self->announcer != NULL)
     g_signal_handlers_disconnect_by_data (self->announcer, self);
   g_clear_object (&self->announcer);
+  if (self->dns != NULL)
+    g_signal_handlers_disconnect_by_data (self->dns, self);
+  g_clear_object (&self->dns);
   g_clear_object (&self->links);
   g_clear_object (&self->nm);
   g_clear_object (&self->bus);

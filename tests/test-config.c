@@ -197,6 +197,7 @@ test_example_defaults_documented (void)
   g_assert_cmpuint (plain->rule_priority, ==, config->rule_priority);
   g_assert_cmphex (plain->ct_mark_mask, ==, config->ct_mark_mask);
   g_assert_cmpint (plain->on_stop, ==, config->on_stop);
+  g_assert_cmpint (plain->dns_mode, ==, config->dns_mode);
 }
 
 static void
@@ -1282,6 +1283,66 @@ test_target_parse (void)
   g_assert_cmpstr (pf_on_stop_to_string (PF_ON_STOP_KEEP), ==, "keep");
 }
 
+/* ------------------------------------------------------------------------ */
+/* DNS during failover: [daemon] dns= and a backup's dns= */
+
+static void
+test_dns (void)
+{
+  g_autoptr(PfConfig) defaults = load_ok (PRIMARY "[uplink lte]\ninterface=wwan0\n");
+  g_autoptr(PfConfig) config = load_ok ("[daemon]\n"
+                                        "dns=resolv.conf\n"
+                                        PRIMARY
+                                        "[uplink lte]\n"
+                                        "interface=wwan0\n"
+                                        "dns=192.168.8.1, 2001:DB8::0053;9.9.9.9\n");
+  g_autofree char *summary = pf_config_describe (config);
+  const PfUplinkConfig *lte = uplink_at (config, 1);
+
+  g_assert_cmpint (defaults->dns_mode, ==, PF_DNS_MODE_AUTO);
+  g_assert_null (uplink_at (defaults, 1)->dns);
+  g_assert_null (uplink_at (defaults, 0)->dns);
+
+  g_assert_cmpint (config->dns_mode, ==, PF_DNS_MODE_RESOLV_CONF);
+  g_assert_cmpuint (g_strv_length (lte->dns), ==, 3);
+  g_assert_cmpstr (lte->dns[0], ==, "192.168.8.1");
+  g_assert_cmpstr (lte->dns[1], ==, "2001:db8::53");
+  g_assert_cmpstr (lte->dns[2], ==, "9.9.9.9");
+  g_assert_nonnull (strstr (summary, ", routing table 7100, resolvers 192.168.8.1, 2001:db8::53, 9.9.9.9\n"));
+  g_assert_nonnull (strstr (summary, "\ndns: resolv.conf\n"));
+
+  for (guint mode = PF_DNS_MODE_AUTO; mode <= PF_DNS_MODE_OFF; mode++)
+    {
+      g_autofree char *text = g_strdup_printf ("[daemon]\ndns=%s\n" PRIMARY, pf_dns_mode_to_string (mode));
+      g_autoptr(PfConfig) c = load_ok (text);
+
+      g_assert_cmpint (c->dns_mode, ==, mode);
+    }
+}
+
+static const ErrorCase dns_error_cases[] = {
+  { "dns-mode", NULL,
+    "[daemon]\ndns=dnsmasq\n" PRIMARY,
+    "test.conf:2: [daemon] key \"dns\": invalid value \"dnsmasq\" (expected auto, networkmanager, resolv.conf or off)" },
+  { "dns-address", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\ndns=192.168.8.1;dns.google\n",
+    "test.conf:7: [uplink lte] key \"dns\": invalid value \"dns.google\" (expected an IPv4 or IPv6 resolver address)" },
+  { "dns-too-many", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\ndns=192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4\n",
+    "test.conf:7: [uplink lte] key \"dns\": invalid value \"192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4\" "
+    "(expected 1 to 3 resolver addresses such as 192.168.8.1;9.9.9.9)" },
+  { "dns-twice", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\ndns=2001:db8::53 2001:DB8:0::53\n",
+    "test.conf:7: [uplink lte] key \"dns\": resolver 2001:db8::53 is listed twice" },
+  { "dns-empty", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\ndns=;\n",
+    "test.conf:7: [uplink lte] key \"dns\": invalid value \";\" (expected 1 to 3 resolver addresses such as "
+    "192.168.8.1;9.9.9.9)" },
+  { "dns-on-primary", NULL,
+    PRIMARY "dns=192.168.2.254\n",
+    "test.conf:5: [uplink wan] key \"dns\": only valid for a backup uplink (this one has role=primary)" },
+};
+
 int
 main (int    argc,
       char **argv)
@@ -1310,6 +1371,13 @@ main (int    argc,
       g_autofree char *path = g_strdup_printf ("/config/error/%s", error_cases[i].name);
 
       g_test_add_data_func (path, &error_cases[i], test_error_case);
+    }
+  g_test_add_func ("/config/dns", test_dns);
+  for (gsize i = 0; i < G_N_ELEMENTS (dns_error_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/config/error/%s", dns_error_cases[i].name);
+
+      g_test_add_data_func (path, &dns_error_cases[i], test_error_case);
     }
 
   return g_test_run ();

@@ -22,6 +22,8 @@ so several labs can coexist; interface names are fixed, they are per namespace):
          ip_forward=1, but its nft table "ip pflab" forwards only to and from to-remote.
   box    wan 203.0.113.2/30 (default via .1), lan 192.168.2.254/24, route 10.10.0.0/24 via
          192.168.2.28, masquerade out of wan (nft table "ip pflab"), ip_forward=1.
+         192.168.2.254:53 UDP: the box's resolver (box.example -> 192.0.2.1, any other A
+         query -> 198.51.100.80), reachable from host only through the primary.
   modem  wan 203.0.113.6/30 (default via .5), lan 192.168.8.1/24, masquerade out of wan,
          ip_forward=1. 192.168.8.1:80 is free for a fake HiLink API (Lab(modem_api=argv)).
   host   vmbr0 192.168.2.28/24 default via 192.168.2.254, set with `ip` (like ifupdown);
@@ -66,11 +68,18 @@ The default (wwan=False) builds none of this.
 NetworkManager runs in host on a private system bus (dbus-daemon, permissive policy, socket in
 the work directory), with /sys read-only, private tmpfs on /run and /var/lib/NetworkManager and
 /etc/resolv.conf hidden behind a bind mount (dns=none, rc-manager=unmanaged as well).
+Lab(nm_dns=True) runs it with dns=default, rc-manager=file instead, writing the /etc/resolv.conf
+of a private /etc (an overlay in its mount namespace): read it with lab.nm_resolv_conf(),
+resolve through it with lab.nm_getent_hosts(name).
+The host namespace always has its own /etc/resolv.conf: /etc/netns/<prefix>-host/resolv.conf,
+which `ip netns exec` bind-mounts over /etc/resolv.conf for everything run in host (down() removes
+it), so a daemon rewriting it on failover never touches the machine's. Its text is
+Lab(host_resolv_conf=TEXT), by default a comment alone (no resolver).
 
 API (everything raises LabError on trouble):
 
     with Lab(prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False,
-             ipv6=False) as lab:
+             ipv6=False, host_resolv_conf=None, nm_dns=False) as lab:
         # __enter__ calls up() (well under a second; it does not wait for "lte": use
         # nm_wait_activated); __exit__ calls down(), which also runs at exit and on SIGTERM.
         # workdir defaults to /tmp/pflab-<prefix>; down() deletes it, except after an
@@ -110,6 +119,13 @@ API (everything raises LabError on trouble):
         lab.dns_query(ns, name='check.example', server=DNS_ADDR, timeout=1) -> str | None
         lab.http_get(ns, url, timeout=2, iface=None) -> (status, body) | None
         lab.tcp_connect(ns, addr, port, timeout=1, iface=None) -> bool
+        lab.getent_hosts(ns, name, timeout=10) -> str | None   (first address of getent hosts)
+        lab.host_resolv_conf_path() -> /etc/netns/<prefix>-host/resolv.conf
+        # Lab(nm_dns=True): NetworkManager's own resolv.conf and global DNS
+        lab.nm_getent_hosts(name, timeout=10) -> str | None
+        lab.nm_resolv_conf() -> str
+        lab.nm_global_dns() -> str   (gdbus text of GlobalDnsConfiguration)
+        lab.nm_set_global_dns(gvariant_text)
         lab.iface_bytes(ns, ifname) -> int   (rx_bytes + tx_bytes)
         lab.conntrack(ns, *args, check=False) -> CompletedProcess
         lab.udp_stream(ns, interval=0.02, iface=None, dst=UDP_SINK) -> UdpStream (not started)
@@ -161,11 +177,12 @@ API (everything raises LabError on trouble):
     Lab.attach(prefix=None, workdir=None) -> Lab   (a lab left running by `pflab.py up`)
 
 Constants: NAMESPACES, TARGETS, DNS_ADDR, HTTP_ADDR, UDP_SINK, SRC_PRIMARY, SRC_BACKUP,
-HOST_PRIMARY_IF, HOST_BACKUP_IF, HOST_LAN_BRIDGE, HOST_ADDR, MODEM_MGMT, LTE_ADDR, GUEST_OK,
-GUEST_NO, LTE_CONNECTION, REMOTE_ADDR, WG_PORT, WG_HOST_ADDR, WG_REMOTE_ADDR, WG_SOCKET_DIR,
-ZT_NETWORK, ZT_API_PORT; with wwan=True: WWAN_IF, WWAN_MODEM_ADDR, WWAN_HOST_ADDR, MM_PORT,
-MM_CONNECTION; with ipv6=True: TARGETS6, DNS6_ADDR, HTTP6_ADDR, UDP_SINK6, SRC6_PRIMARY,
-SRC6_BACKUP, HOST_ADDR6, LTE_ADDR6, LTE_GATEWAY6, GUEST_OK6, GUEST_NO6.
+HOST_PRIMARY_IF, HOST_BACKUP_IF, HOST_LAN_BRIDGE, HOST_ADDR, BOX_LAN_ADDR, BOX_DNS_NAMES,
+HOST_RESOLV_CONF_DEFAULT, MODEM_MGMT, LTE_ADDR, GUEST_OK, GUEST_NO, LTE_CONNECTION, REMOTE_ADDR,
+WG_PORT, WG_HOST_ADDR, WG_REMOTE_ADDR, WG_SOCKET_DIR, ZT_NETWORK, ZT_API_PORT; with wwan=True:
+WWAN_IF, WWAN_MODEM_ADDR, WWAN_HOST_ADDR, MM_PORT, MM_CONNECTION; with ipv6=True: TARGETS6,
+DNS6_ADDR, HTTP6_ADDR, UDP_SINK6, SRC6_PRIMARY, SRC6_BACKUP, HOST_ADDR6, LTE_ADDR6,
+LTE_GATEWAY6, GUEST_OK6, GUEST_NO6.
 
 CLI (for humans; every command but up takes --prefix P when several labs are up):
     pflab.py up [--prefix P] [--no-lte-autoconnect] [--wait-lte] [--ipv6]   build and leave running
@@ -219,6 +236,8 @@ HOST_BACKUP_MAC = '00:1e:10:1f:00:00'
 HOST_LAN_BRIDGE = 'vmbr1'
 HOST_ADDR = '192.168.2.28'
 BOX_LAN_ADDR = '192.168.2.254'
+BOX_DNS_NAMES = {'box.example': '192.0.2.1'}   # the box's resolver; any other name: HTTP_ADDR
+HOST_RESOLV_CONF_DEFAULT = "# pflab: the host namespace's own resolv.conf (the machine's stays out of the lab)\n"
 MODEM_MGMT = '192.168.8.1'
 LTE_ADDR = '192.168.8.100'
 GUEST_OK = '10.10.0.29'
@@ -322,7 +341,7 @@ def _netns_list():
 
 class Lab:
     def __init__(self, prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False,
-                 ipv6=False):
+                 ipv6=False, host_resolv_conf=None, nm_dns=False):
         if prefix is None:
             existing = set(_netns_list())
             while True:
@@ -338,6 +357,8 @@ class Lab:
         self.modem_api = list(modem_api) if modem_api else None
         self.wwan = bool(wwan)
         self.ipv6 = bool(ipv6)
+        self.host_resolv_conf = host_resolv_conf
+        self.nm_dns = bool(nm_dns)
         self.bus_address = None
         self.persist = False          # True: leave the lab running when this process exits
         self._procs = []              # Popen objects we started
@@ -442,6 +463,7 @@ class Lab:
             # The private bus socket lives here: unprivileged test clients must reach it.
             os.chmod(self.workdir, 0o755)
             self._build_network()
+            self._write_host_resolv_conf()
             self._start_bus()
             self._start_servers()
             self._start_nm()
@@ -522,6 +544,11 @@ class Lab:
                 pass
         elif os.path.isdir(self.workdir):
             shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.netns_etc(), ignore_errors=True)
+        try:
+            os.rmdir(os.path.dirname(self.netns_etc()))   # /etc/netns, when no other lab uses it
+        except OSError:
+            pass
         if left:
             raise LabError(f'namespaces left behind: {left}')
 
@@ -709,10 +736,27 @@ table ip pflab {
     def _start_servers(self):
         self.servers = self.spawn('inet', PYTHON, SELF, '_serve', self.workdir,
                                   *(['--ipv6'] if self.ipv6 else []), stdout=subprocess.PIPE)
-        line = _readline_timeout(self.servers.stdout, 5)
-        self.servers.stdout.close()
-        if line.strip() != 'ready':
-            raise LabError(f'lab servers did not start, see {self.servers.log_path}')
+        box_dns = self.spawn('box', PYTHON, SELF, '_box-dns', stdout=subprocess.PIPE)
+        for p in (self.servers, box_dns):
+            line = _readline_timeout(p.stdout, 5)
+            p.stdout.close()
+            if line.strip() != 'ready':
+                raise LabError(f'lab servers did not start, see {p.log_path}')
+
+    def netns_etc(self, ns='host'):
+        """/etc/netns/<namespace>: `ip netns exec` bind-mounts its files over /etc."""
+        return os.path.join('/etc/netns', self.ns(ns))
+
+    def host_resolv_conf_path(self):
+        return os.path.join(self.netns_etc(), 'resolv.conf')
+
+    def _write_host_resolv_conf(self):
+        # Always one: the daemon in host may rewrite /etc/resolv.conf on failover, and the
+        # machine's own file must never be the one it rewrites.
+        text = self.host_resolv_conf if self.host_resolv_conf is not None else HOST_RESOLV_CONF_DEFAULT
+        os.makedirs(self.netns_etc(), mode=0o755, exist_ok=True)
+        with open(self.host_resolv_conf_path(), 'w') as f:
+            f.write(text)
 
     def _start_nm(self):
         d = os.path.join(self.workdir, 'nm')
@@ -723,8 +767,8 @@ table ip pflab {
             f.write(f"""[main]
 plugins=keyfile
 no-auto-default=*
-dns=none
-rc-manager=unmanaged
+{'dns=default' if self.nm_dns else 'dns=none'}
+{'rc-manager=file' if self.nm_dns else 'rc-manager=unmanaged'}
 systemd-resolved=false
 hostname-mode=none
 auth-polkit=false
@@ -768,11 +812,19 @@ route-metric=700
         resolv = os.path.join(d, 'resolv.conf')
         with open(resolv, 'w') as f:
             f.write('# pflab: NetworkManager must not write the machine resolv.conf\n')
+        if self.nm_dns:
+            # NM writes /etc/resolv.conf by rename: it gets a private /etc, an overlay whose
+            # upper layer lives in its tmpfs /var/lib/NetworkManager.
+            v = '/var/lib/NetworkManager'
+            hide_resolv = (f'mkdir {v}/etc-upper {v}/etc-work; mount -t overlay overlay '
+                           f'-o lowerdir=/etc,upperdir={v}/etc-upper,workdir={v}/etc-work /etc; '
+                           f'rm -f /etc/resolv.conf; cp {shlex.quote(resolv)} /etc/resolv.conf; ')
+        else:
+            hide_resolv = f'if [ -f /etc/resolv.conf ]; then mount --bind {shlex.quote(resolv)} /etc/resolv.conf; fi; '
         script = (
             'set -e; mount -o remount,ro /sys; '
             'mount -t tmpfs -o mode=0755 tmpfs /run; mkdir -p /run/NetworkManager; '
-            'mount -t tmpfs -o mode=0755 tmpfs /var/lib/NetworkManager; '
-            f'if [ -f /etc/resolv.conf ]; then mount --bind {shlex.quote(resolv)} /etc/resolv.conf; fi; '
+            'mount -t tmpfs -o mode=0755 tmpfs /var/lib/NetworkManager; ' + hide_resolv +
             'exec NetworkManager --no-daemon --debug '
             f'--config={shlex.quote(conf)} --config-dir={shlex.quote(d + "/conf.d")} '
             f'--system-config-dir={shlex.quote(d + "/system-conf.d")} '
@@ -970,6 +1022,37 @@ method=disabled
     def tcp_connect(self, ns, addr, port, timeout=1, iface=None):
         args = ['_tcp', addr, port, '--timeout', timeout] + (['--iface', iface] if iface else [])
         return self._helper(ns, *args, timeout=timeout + 10).returncode == 0
+
+    def getent_hosts(self, ns, name, timeout=10):
+        """The first address `getent hosts NAME` gives in ns (the C library's resolver,
+        reading that namespace's /etc/resolv.conf), or None."""
+        cp = self.run(ns, 'getent', 'hosts', name, check=False, timeout=timeout)
+        return cp.stdout.split()[0] if cp.returncode == 0 and cp.stdout.strip() else None
+
+    def nm_getent_hosts(self, name, timeout=10):
+        """getent hosts NAME with NetworkManager's resolv.conf (Lab(nm_dns=True))."""
+        cp = self.run(None, 'nsenter', '-t', self.nm.pid, '-m', '-n', 'getent', 'hosts', name,
+                      check=False, timeout=timeout)
+        return cp.stdout.split()[0] if cp.returncode == 0 and cp.stdout.strip() else None
+
+    def nm_resolv_conf(self):
+        """The /etc/resolv.conf NetworkManager sees (and writes with Lab(nm_dns=True))."""
+        with open(f'/proc/{self.nm.pid}/root/etc/resolv.conf') as f:
+            return f.read()
+
+    def nm_global_dns(self):
+        """NetworkManager's GlobalDnsConfiguration property, as gdbus prints it."""
+        return self.run(None, 'gdbus', 'call', '--system', '--dest', 'org.freedesktop.NetworkManager',
+                        '--object-path', '/org/freedesktop/NetworkManager', '--method',
+                        'org.freedesktop.DBus.Properties.Get', 'org.freedesktop.NetworkManager',
+                        'GlobalDnsConfiguration', env=self.host_env()).stdout.strip()
+
+    def nm_set_global_dns(self, gvariant_text):
+        """Set GlobalDnsConfiguration (an a{sv} in GVariant text, '@a{sv} {}' clears it)."""
+        self.run(None, 'gdbus', 'call', '--system', '--dest', 'org.freedesktop.NetworkManager',
+                 '--object-path', '/org/freedesktop/NetworkManager', '--method',
+                 'org.freedesktop.DBus.Properties.Set', 'org.freedesktop.NetworkManager',
+                 'GlobalDnsConfiguration', f'<{gvariant_text}>', env=self.host_env())
 
     def iface_bytes(self, ns, ifname):
         cp = self.run(ns, 'cat', f'/sys/class/net/{ifname}/statistics/rx_bytes',
@@ -1426,30 +1509,49 @@ def serve_until_sigterm(server, ready_line):
 
 # -------------------------------------------------------------------- helpers run inside namespaces
 
+def _dns_answer(q, address_for):
+    """The reply to DNS query q: an A record with address_for(lower-case name), nothing
+    for other types; None when q is not a query."""
+    if len(q) < 12:
+        return None
+    qid, flags, qd = struct.unpack('!HHH', q[:6])
+    if flags & 0x8000 or qd != 1:
+        return None
+    labels = []
+    i = 12
+    while i < len(q) and q[i] != 0:
+        labels.append(q[i + 1:i + 1 + q[i]].decode(errors='replace'))
+        i += q[i] + 1
+    if i + 5 > len(q):
+        return None
+    question = q[12:i + 5]
+    qtype = struct.unpack('!H', q[i + 1:i + 3])[0]
+    rflags = 0x8000 | (flags & 0x7900) | 0x0400 | 0x0080
+    ans = b''
+    if qtype == 1:
+        addr = address_for('.'.join(labels).lower())
+        ans = struct.pack('!HHHIH', 0xc00c, 1, 1, 60, 4) + socket.inet_aton(addr)
+    return struct.pack('!HHHHHH', qid, rflags, 1, 1 if ans else 0, 0, 0) + question + ans
+
+
+def _box_dns():
+    """The ISP box's resolver on its LAN address: BOX_DNS_NAMES, anything else HTTP_ADDR."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((BOX_LAN_ADDR, 53))
+    print('ready', flush=True)
+    sys.stdout.close()
+    while True:
+        q, addr = s.recvfrom(1500)
+        a = _dns_answer(q, lambda name: BOX_DNS_NAMES.get(name, HTTP_ADDR))
+        if a:
+            s.sendto(a, addr)
+
+
 def _serve(workdir, ipv6=False):
     """inet's servers: DNS, HTTP, TCP 443 listeners, UDP sink (each for IPv6 too with ipv6).
     One process, threads."""
     dns_flag = os.path.join(workdir, 'dns-down')
     sink_log = open(os.path.join(workdir, 'udp-sink.log'), 'ab', buffering=0)
-
-    def dns_answer(q):
-        if len(q) < 12:
-            return None
-        qid, flags, qd = struct.unpack('!HHH', q[:6])
-        if flags & 0x8000 or qd != 1:
-            return None
-        i = 12
-        while i < len(q) and q[i] != 0:
-            i += q[i] + 1
-        if i + 5 > len(q):
-            return None
-        question = q[12:i + 5]
-        qtype = struct.unpack('!H', q[i + 1:i + 3])[0]
-        rflags = 0x8000 | (flags & 0x7900) | 0x0400 | 0x0080
-        ans = b''
-        if qtype == 1:
-            ans = struct.pack('!HHHIH', 0xc00c, 1, 1, 60, 4) + socket.inet_aton(HTTP_ADDR)
-        return struct.pack('!HHHHHH', qid, rflags, 1, 1 if ans else 0, 0, 0) + question + ans
 
     def dns_loop(addr):
         s = socket.socket(_family(addr), socket.SOCK_DGRAM)
@@ -1459,7 +1561,7 @@ def _serve(workdir, ipv6=False):
             q, addr = s.recvfrom(1500)
             if os.path.exists(dns_flag):
                 continue
-            a = dns_answer(q)
+            a = _dns_answer(q, lambda name: HTTP_ADDR)
             if a:
                 s.sendto(a, addr)
 
@@ -1764,6 +1866,7 @@ def main(argv=None):
     p.add_argument('port', type=int)
     p.add_argument('body')
     p.add_argument('log')
+    sub.add_parser('_box-dns')
     p = sub.add_parser('_udp-send')
     p.add_argument('sid', type=int)
     p.add_argument('interval', type=float)
@@ -1795,6 +1898,8 @@ def main(argv=None):
         return _serve(a.workdir, a.ipv6)
     if a.cmd == '_http-serve':
         return _http_serve(a.port, a.body, a.log)
+    if a.cmd == '_box-dns':
+        return _box_dns()
     if a.cmd == '_udp-send':
         return _udp_send(a.sid, a.interval, a.dst, a.port, a.iface)
     if a.cmd == '_ping':
