@@ -1159,6 +1159,8 @@ uplink_free (PfUplinkConfig *uplink)
   g_free (uplink->modem_api);
   g_free (uplink->billing_start);
   g_strfreev (uplink->dns);
+  g_free (uplink->via);
+  g_free (uplink->server);
   g_free (uplink);
 }
 
@@ -1447,6 +1449,22 @@ uplink_parse_gateway6 (const UplinkKey *spec, PfUplinkConfig *uplink, const char
 }
 
 static gboolean
+uplink_parse_via (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  if (!is_uplink_name (value))
+    return invalid_value (error, value, "the name of the backup uplink that carries the tunnel");
+  g_free (uplink->via);
+  uplink->via = g_strdup (value);
+  return TRUE;
+}
+
+static gboolean
+uplink_parse_server (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
+{
+  return set_address (&uplink->server, value, TRUE, error);
+}
+
+static gboolean
 uplink_parse_modem (const UplinkKey *spec, PfUplinkConfig *uplink, const char *value, GError **error)
 {
   guint source;
@@ -1644,6 +1662,8 @@ static const UplinkKey uplink_keys[] = {
   { "billing-period",        uplink_parse_billing_period, 0, 0, 0, TRUE },
   { "usage-alerts",          uplink_parse_usage_alerts,  0, 0, 0, TRUE },
   { "cap-action",            uplink_parse_cap_action,    0, 0, 0, TRUE },
+  { "via",                   uplink_parse_via,           0, 0, 0, TRUE },
+  { "server",                uplink_parse_server,        0, 0, 0, TRUE },
   { "dns",                   uplink_parse_dns,           0, 0, 0, TRUE },
 };
 
@@ -2546,6 +2566,23 @@ check_uplink (PfParser          *parser,
   if (uplink->cap_action != PF_CAP_NOTIFY && uplink->plan_bytes == 0)
     add_problem (parser, entry_line (entry, "cap-action"), group, "cap-action",
                  "cap-action=%s needs plan= (the plan's size)", pf_cap_action_to_string (uplink->cap_action));
+  if ((uplink->via != NULL) != (uplink->server != NULL))
+    add_problem (parser, entry_line (entry, uplink->via != NULL ? "via" : "server"), group,
+                 uplink->via != NULL ? "via" : "server",
+                 "via= and server= go together: the tunnel rides the uplink named by via=, and its "
+                 "far end (server=) is routed through that uplink");
+  else if (uplink->via != NULL && uplink->connection == NULL)
+    add_problem (parser, entry_line (entry, "via"), group, "via",
+                 "a tunnel over another uplink needs connection= (its NetworkManager connection)");
+  else if (uplink->via != NULL && group_key_line (entry->group, "standby") != 0 &&
+           uplink->standby != PF_STANDBY_COLD)
+    add_problem (parser, entry_line (entry, "standby"), group, "standby",
+                 "a tunnel over another uplink is brought up when needed: standby=cold");
+  else if (uplink->via != NULL && group_key_line (entry->group, "standby-test-interval") != 0 &&
+           uplink->standby_test_interval_s != 0)
+    add_problem (parser, entry_line (entry, "standby-test-interval"), group, "standby-test-interval",
+                 "a tunnel over another uplink has no standby test of its own: the uplink that "
+                 "carries it is tested, the tunnel when it is brought up (set 0)");
 
   if (uplink->fast_interval_ms > uplink->interval_ms)
     {
@@ -2655,6 +2692,32 @@ check_uplinks (PfParser *parser,
 
               report_shared (parser, a, b, "connection", value);
             }
+        }
+    }
+
+  /* A tunnel rides another backup, which carries no tunnel itself. */
+  for (guint i = 0; i < n_uplinks; i++)
+    {
+      const UplinkEntry *entry = &g_array_index (entries, UplinkEntry, i);
+      PfUplinkConfig *uplink = entry->uplink;
+      const PfUplinkConfig *carrier = NULL;
+
+      if (uplink->via == NULL)
+        continue;
+      for (guint j = 0; j < n_uplinks; j++)
+        if (g_str_equal (g_array_index (entries, UplinkEntry, j).uplink->name, uplink->via))
+          carrier = g_array_index (entries, UplinkEntry, j).uplink;
+      if (carrier == NULL || carrier == uplink || carrier->role != PF_ROLE_BACKUP)
+        add_problem (parser, entry_line (entry, "via"), entry->group->name, "via",
+                     "\"%s\" is not another backup uplink", uplink->via);
+      else if (carrier->via != NULL)
+        add_problem (parser, entry_line (entry, "via"), entry->group->name, "via",
+                     "\"%s\" is itself a tunnel (via=%s): a tunnel rides a link", uplink->via, carrier->via);
+      else
+        {
+          /* Brought up when needed, tested then: no standby test of its own. */
+          uplink->standby = PF_STANDBY_COLD;
+          uplink->standby_test_interval_s = 0;
         }
     }
 
@@ -3028,6 +3091,9 @@ describe_uplink (GString              *out,
       g_autofree char *test = pf_format_duration_ms (uplink->standby_test_interval_s * SECOND_MS);
       g_autofree char *activate = pf_format_duration_ms (uplink->activate_timeout_ms);
 
+      if (uplink->via != NULL)
+        g_string_append_printf (out, "  a tunnel over %s to %s, brought up and tested when needed\n",
+                                uplink->via, uplink->server);
       g_string_append_printf (out, "  %s standby, ", pf_standby_to_string (uplink->standby));
       if (uplink->standby_test_interval_s > 0)
         g_string_append_printf (out, "standby test every %s", test);

@@ -96,6 +96,8 @@ typedef struct {
   guint      usage_alerts[PF_MAX_USAGE_ALERTS]; /* backups: % of the plan, ascending */
   guint      n_usage_alerts;
   PfCapAction cap_action;      /* backups: at 100 % of the plan */
+  char      *via;              /* backups: a tunnel riding this other backup (brought up first), or NULL */
+  char      *server;           /* with via: the tunnel's far end, routed through @via */
   char     **dns;              /* backups: resolvers while it carries traffic (at most 3),
                                 * NULL = those NetworkManager learned on it */
 } PfUplinkConfig;

@@ -198,6 +198,34 @@ guests_validate (const char * const  *guests,
   return TRUE;
 }
 
+static gboolean
+tunnels_validate (const PfFirewallSpec  *spec,
+                  GError               **error)
+{
+  for (guint i = 0; i < spec->n_tunnels; i++)
+    {
+      const PfFirewallTunnel *t = &spec->tunnels[i];
+      const char *name = t->name != NULL ? t->name : "(unnamed)";
+      g_autofree char *canon = NULL;
+
+      if (!ifname_is_valid (t->ifname))
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "tunnel %s: invalid interface name “%s”", name, t->ifname != NULL ? t->ifname : "");
+          return FALSE;
+        }
+      canon = network_canonical (t->server, NULL, error);
+      if (canon == NULL || strchr (canon, '/') != NULL)
+        {
+          g_clear_error (error);
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
+                       "tunnel %s: server “%s” is not an address", name, t->server != NULL ? t->server : "");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 gboolean
 pf_firewall_spec_validate (const PfFirewallSpec  *spec,
                            GError               **error)
@@ -242,7 +270,8 @@ pf_firewall_spec_validate (const PfFirewallSpec  *spec,
         }
     }
 
-  if (!forwards_validate (spec, error) || !out_of_band_validate (spec, error))
+  if (!forwards_validate (spec, error) || !out_of_band_validate (spec, error) ||
+      !tunnels_validate (spec, error))
     return FALSE;
   return guests_validate (spec->allowed, G_SOCKET_FAMILY_IPV4, error) &&
          guests_validate (spec->allowed6, G_SOCKET_FAMILY_IPV6, error);
@@ -482,6 +511,18 @@ pf_firewall_render (const PfFirewallSpec *spec)
       if (out_of_band_passes (spec, o))
         g_string_append_printf (out, "\t\toifname \"%s\" meta mark 0x%08x accept comment \"%s: out-of-band tunnel\"\n",
                                 o->ifname, o->fwmark, label);
+    }
+  for (guint i = 0; i < spec->n_tunnels; i++)
+    {
+      const PfFirewallTunnel *t = &spec->tunnels[i];
+      const PfFirewallUplink *u = uplink_by_ifname (spec, t->ifname);
+      GSocketFamily family = G_SOCKET_FAMILY_INVALID;
+      g_autofree char *server = network_canonical (t->server, &family, NULL);
+      g_autofree char *label = label_of (t->name);
+
+      if (u == NULL || u->limit != PF_FIREWALL_LIMIT_ALL)
+        g_string_append_printf (out, "\t\toifname \"%s\" %s daddr %s accept comment \"%s: the tunnel to its server\"\n",
+                                t->ifname, family == G_SOCKET_FAMILY_IPV6 ? "ip6" : "ip", server, label);
     }
   for (guint i = 0; i < spec->n_uplinks; i++)
     {

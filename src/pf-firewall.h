@@ -48,6 +48,14 @@ typedef struct {
   guint32     fwmark;
 } PfFirewallOutOfBand;
 
+/* A tunnel uplink's far end, reached through the backup that carries the
+ * tunnel: it passes that backup's standby block. */
+typedef struct {
+  const char *name;     /* the tunnel uplink's, for comments */
+  const char *ifname;   /* the carrying backup's interface */
+  const char *server;   /* IPv4 or IPv6 address */
+} PfFirewallTunnel;
+
 typedef struct {
   const PfFirewallUplink *uplinks;
   guint                   n_uplinks;
@@ -61,6 +69,8 @@ typedef struct {
   guint                   n_forwards;
   const PfFirewallOutOfBand *out_of_band;
   guint                   n_out_of_band;
+  const PfFirewallTunnel *tunnels;
+  guint                   n_tunnels;
 } PfFirewallSpec;
 
 /* Whether @spec can be rendered: interface names that nft matches literally
@@ -68,7 +78,8 @@ typedef struct {
  * without host bits for @allowed, IPv6 ones for @allowed6, an IPv4 or IPv6
  * address or network for management, ct marks within the mask, forwards to
  * an address with a port, tcp or udp, on interface names or prefixes,
- * out-of-band marks that are not the probe mark. The daemon checks this before
+ * out-of-band marks that are not the probe mark, tunnel servers that are
+ * addresses. The daemon checks this before
  * rendering; pf_firewall_render() treats an invalid spec as a programming error. */
 gboolean  pf_firewall_spec_validate (const PfFirewallSpec  *spec,
                                      GError               **error);

@@ -88,6 +88,14 @@ uplink_index (PfManager  *self,
   return -1;
 }
 
+/* The backup that carries uplink @index (via=), -1 when it is not a tunnel. */
+static int
+carrier_of (PfManager *self,
+            guint      index)
+{
+  return uplink_index (self, pf_uplink_get_config (uplink_at (self, index))->via);
+}
+
 static const char *
 active_name (PfManager *self)
 {
@@ -260,6 +268,7 @@ render_firewall (PfManager *self)
   g_autoptr(GArray) fw = g_array_new (FALSE, TRUE, sizeof (PfFirewallUplink));
   g_autoptr(GArray) forwards = g_array_new (FALSE, TRUE, sizeof (PfFirewallForward));
   g_autoptr(GArray) out_of_band = g_array_new (FALSE, TRUE, sizeof (PfFirewallOutOfBand));
+  g_autoptr(GArray) tunnels = g_array_new (FALSE, TRUE, sizeof (PfFirewallTunnel));
   g_autoptr(GPtrArray) allowed = g_ptr_array_new ();
   g_autoptr(GPtrArray) allowed6 = NULL;
   PfFirewallSpec spec = { 0 };
@@ -323,15 +332,32 @@ render_firewall (PfManager *self)
   spec.n_forwards = forwards->len;
   spec.out_of_band = (const PfFirewallOutOfBand *) out_of_band->data;
   spec.n_out_of_band = out_of_band->len;
+  for (guint i = 1; i < self->uplinks->len; i++)
+    {
+      const PfUplinkConfig *c = pf_uplink_get_config (uplink_at (self, i));
+      int carrier = carrier_of (self, i);
+      PfFirewallTunnel t = {
+        .name = c->name,
+        .ifname = carrier > 0 ? pf_uplink_get_ifname (uplink_at (self, carrier)) : NULL,
+        .server = c->server,
+      };
+
+      if (t.ifname != NULL)
+        g_array_append_val (tunnels, t);
+    }
+  spec.tunnels = (const PfFirewallTunnel *) tunnels->data;
+  spec.n_tunnels = tunnels->len;
   return pf_firewall_render (&spec);
 }
 
-/* Fills @backups (PfRoutingBackup), @marks (PfRoutingMark) and @spec;
+/* Fills @backups (PfRoutingBackup), @marks (PfRoutingMark), @dests
+ * (PfRoutingDest) and @spec;
  * returns a text key of it. */
 static char *
 routing_spec (PfManager     *self,
               GArray        *backups,
               GArray        *marks,
+              GArray        *dests,
               PfRoutingSpec *spec)
 {
   GString *key = g_string_new (NULL);
@@ -350,6 +376,21 @@ routing_spec (PfManager     *self,
     }
   spec->marks = (const PfRoutingMark *) marks->data;
   spec->n_marks = marks->len;
+  for (guint i = 0; i < self->config->uplinks->len; i++)
+    {
+      const PfUplinkConfig *c = g_ptr_array_index (self->config->uplinks, i);
+      const PfUplinkConfig *via = c->via != NULL ? pf_config_find_uplink (self->config, c->via) : NULL;
+
+      if (via != NULL)
+        {
+          PfRoutingDest d = { .address = c->server, .table = via->table };
+
+          g_array_append_val (dests, d);
+          g_string_append_printf (key, "to %s:%u;", d.address, d.table);
+        }
+    }
+  spec->dests = (const PfRoutingDest *) dests->data;
+  spec->n_dests = dests->len;
 
   spec->active_table = 0;
   for (guint i = 1; i < self->uplinks->len; i++)
@@ -423,8 +464,9 @@ apply_routing (PfManager *self,
 {
   g_autoptr(GArray) backups = g_array_new (FALSE, TRUE, sizeof (PfRoutingBackup));
   g_autoptr(GArray) marks = g_array_new (FALSE, TRUE, sizeof (PfRoutingMark));
+  g_autoptr(GArray) dests = g_array_new (FALSE, TRUE, sizeof (PfRoutingDest));
   PfRoutingSpec spec = { 0 };
-  g_autofree char *key = routing_spec (self, backups, marks, &spec);
+  g_autofree char *key = routing_spec (self, backups, marks, dests, &spec);
 
   if (g_strcmp0 (key, self->applied_routing) == 0)
     return TRUE;
@@ -512,6 +554,8 @@ do_switch (PfManager  *self,
    * through the new one (and get masqueraded there). */
   flush_flows_of (self, old);
   pf_uplink_bring_down (uplink_at (self, old));
+  if (carrier_of (self, old) > 0 && (guint) carrier_of (self, old) != target)
+    pf_uplink_bring_down (uplink_at (self, carrier_of (self, old)));
   follow_dns (self);
 
   if (old == 0)
@@ -555,36 +599,120 @@ typedef struct {
 } BringUpData;
 
 static void
+bring_up_data_free (BringUpData *data)
+{
+  g_object_unref (data->manager);
+  g_free (data->reason);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BringUpData, bring_up_data_free)
+
+/* The target could not be brought up: not again for a while, and back to
+ * deciding from what really carries traffic. */
+static void
+bring_up_failed (PfManager  *self,
+                 guint       target,
+                 PfUplink   *failed,
+                 const char *message)
+{
+  int carrier = carrier_of (self, target);
+
+  self->bringing_up = FALSE;
+  self->unusable_until[target] = g_get_monotonic_time () + PF_BRING_UP_RETRY_US;
+  add_event (self, "error", active_name (self), pf_uplink_get_name (failed), message);
+  pf_uplink_bring_down (uplink_at (self, target));
+  if (carrier > 0 && (guint) carrier != self->active)
+    pf_uplink_bring_down (uplink_at (self, carrier));
+  pf_policy_free (self->policy);
+  self->policy = pf_policy_new (self->active);
+  decide (self);
+}
+
+static void
+bring_up_ready (PfManager   *self,
+                BringUpData *data)
+{
+  self->bringing_up = FALSE;
+  if (pf_policy_get_active (self->policy) == data->target)
+    do_switch (self, data->target, data->reason);
+  decide (self);
+}
+
+/* A tunnel is tested through itself before traffic goes there: its far end
+ * may be dead while the link that carries it works. */
+static void
+on_tunnel_tested (GObject      *source,
+                  GAsyncResult *res,
+                  gpointer      user_data)
+{
+  g_autoptr(BringUpData) data = user_data;
+  PfManager *self = data->manager;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PfRoundResult) result = pf_uplink_test_finish (PF_UPLINK (source), res, &error);
+  g_autofree char *message = NULL;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (result != NULL && result->answered >= result->quorum)
+    {
+      bring_up_ready (self, data);
+      return;
+    }
+  message = g_strdup_printf ("%s: the tunnel came up but does not carry traffic: %s",
+                             pf_uplink_get_name (PF_UPLINK (source)),
+                             result != NULL ? result->summary : error->message);
+  bring_up_failed (self, data->target, PF_UPLINK (source), message);
+}
+
+static void
 on_bring_up_done (GObject      *source,
                   GAsyncResult *res,
                   gpointer      user_data)
 {
-  BringUpData *data = user_data;
-  g_autoptr(PfManager) self = data->manager;
-  g_autofree char *reason = data->reason;
-  guint target = data->target;
+  g_autoptr(BringUpData) data = user_data;
+  PfManager *self = data->manager;
   g_autoptr(GError) error = NULL;
   PfUplink *uplink = PF_UPLINK (source);
+  PfUplink *target = uplink_at (self, data->target);
 
-  g_free (data);
   if (!pf_uplink_bring_up_finish (uplink, res, &error))
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        return;
-      self->bringing_up = FALSE;
-      self->unusable_until[target] = g_get_monotonic_time () + PF_BRING_UP_RETRY_US;
-      add_event (self, "error", active_name (self), pf_uplink_get_name (uplink), error->message);
-      pf_uplink_bring_down (uplink);
-      /* The policy believed in it: start it again from what really carries traffic. */
-      pf_policy_free (self->policy);
-      self->policy = pf_policy_new (self->active);
-      decide (self);
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        bring_up_failed (self, data->target, uplink, error->message);
       return;
     }
-  self->bringing_up = FALSE;
-  if (pf_policy_get_active (self->policy) == target)
-    do_switch (self, target, reason);
-  decide (self);
+  if (uplink != target)
+    {
+      /* The carrier is up: now the tunnel that rides it. */
+      pf_uplink_bring_up_async (target, self->cancellable, on_bring_up_done, g_steal_pointer (&data));
+      return;
+    }
+  if (carrier_of (self, data->target) > 0)
+    {
+      pf_uplink_test_async (target, self->cancellable, on_tunnel_tested, g_steal_pointer (&data));
+      return;
+    }
+  bring_up_ready (self, data);
+}
+
+/* Bring up @target (and first the backup that carries it), then switch. */
+static void
+bring_up_and_switch (PfManager  *self,
+                     guint       target,
+                     const char *reason)
+{
+  BringUpData *data = g_new0 (BringUpData, 1);
+  int carrier = carrier_of (self, target);
+  PfUplink *first = uplink_at (self, target);
+
+  data->manager = g_object_ref (self);
+  data->target = target;
+  data->reason = g_strdup (reason);
+  if (carrier > 0 && !pf_uplink_is_ready (uplink_at (self, carrier)))
+    first = uplink_at (self, carrier);
+  self->bringing_up = TRUE;
+  pf_uplink_bring_up_async (first, self->cancellable, on_bring_up_done, data);
 }
 
 /* Once per outage: the uplink carrying traffic is down and the policy found
@@ -640,6 +768,19 @@ decide (PfManager *self)
       if (self->unusable_until[i] > now)
         inputs[i].usable = FALSE;
     }
+  /* A tunnel that does not carry traffic is as good as the link that would
+   * carry it; it is tested through itself when it is brought up. */
+  for (guint i = 0; i < self->uplinks->len; i++)
+    {
+      int carrier = carrier_of (self, i);
+
+      if (carrier <= 0 || i == self->active)
+        continue;
+      inputs[i].state = inputs[carrier].state;
+      inputs[i].state_since_us = inputs[carrier].state_since_us;
+      inputs[i].health_reason = inputs[carrier].health_reason;
+      inputs[i].usable = inputs[i].usable && inputs[carrier].usable;
+    }
   force_index = MAX (uplink_index (self, self->forced), 0);
 
   pf_policy_decide (self->policy, now, inputs, self->uplinks->len, self->mode, force_index, &decision);
@@ -655,16 +796,9 @@ decide (PfManager *self)
   target = uplink_at (self, decision.active);
   if (decision.active != self->active)
     {
-      if (pf_uplink_is_backup (target) && !pf_uplink_is_ready (target))
-        {
-          BringUpData *data = g_new0 (BringUpData, 1);
-
-          data->manager = g_object_ref (self);
-          data->target = decision.active;
-          data->reason = g_strdup (decision.reason);
-          self->bringing_up = TRUE;
-          pf_uplink_bring_up_async (target, self->cancellable, on_bring_up_done, data);
-        }
+      if (pf_uplink_is_backup (target) &&
+          (!pf_uplink_is_ready (target) || carrier_of (self, decision.active) > 0))
+        bring_up_and_switch (self, decision.active, decision.reason);
       else
         do_switch (self, decision.active, decision.reason);
     }
@@ -703,6 +837,11 @@ on_uplink_state_changed (PfUplink *uplink,
 
   if (new_state == PF_HEALTH_DOWN)
     add_event (self, "uplink-down", name, NULL, pf_uplink_get_reason (uplink));
+  /* A tunnel that failed while carrying traffic is not taken again at once
+   * on the strength of the link under it. */
+  if (new_state == PF_HEALTH_DOWN && pf_uplink_get_active (uplink) && uplink_index (self, name) > 0 &&
+      carrier_of (self, uplink_index (self, name)) > 0)
+    self->unusable_until[uplink_index (self, name)] = g_get_monotonic_time () + PF_BRING_UP_RETRY_US;
   else if (old_state == PF_HEALTH_DOWN &&
            (new_state == PF_HEALTH_UP || new_state == PF_HEALTH_DEGRADED))
     {
@@ -1037,6 +1176,7 @@ pf_manager_reload (PfManager *self,
   g_autofree char *active = NULL;
   g_autoptr(GArray) backups = g_array_new (FALSE, TRUE, sizeof (PfRoutingBackup));
   g_autoptr(GArray) marks = g_array_new (FALSE, TRUE, sizeof (PfRoutingMark));
+  g_autoptr(GArray) dests = g_array_new (FALSE, TRUE, sizeof (PfRoutingDest));
   PfRoutingSpec old_spec = { 0 };
   g_autofree char *old_key = NULL;
   PfConfig *old_config;
@@ -1057,7 +1197,7 @@ pf_manager_reload (PfManager *self,
     return FALSE;
 
   active = g_strdup (active_name (self));
-  old_key = routing_spec (self, backups, marks, &old_spec);
+  old_key = routing_spec (self, backups, marks, dests, &old_spec);
 
   /* Tear down the old uplinks, keeping the host as it is. */
   self->started = FALSE;
@@ -1143,8 +1283,9 @@ pf_manager_stop (PfManager *self)
     {
       g_autoptr(GArray) backups = g_array_new (FALSE, TRUE, sizeof (PfRoutingBackup));
       g_autoptr(GArray) marks = g_array_new (FALSE, TRUE, sizeof (PfRoutingMark));
+      g_autoptr(GArray) dests = g_array_new (FALSE, TRUE, sizeof (PfRoutingDest));
       PfRoutingSpec spec = { 0 };
-      g_autofree char *key = routing_spec (self, backups, marks, &spec);
+      g_autofree char *key = routing_spec (self, backups, marks, dests, &spec);
       guint old = self->active;
 
       if (!pf_routing_remove (self->routing, &spec, &error))
@@ -1158,6 +1299,8 @@ pf_manager_stop (PfManager *self)
         {
           flush_flows_of (self, old);
           pf_uplink_bring_down (uplink_at (self, old));
+          if (carrier_of (self, old) > 0)
+            pf_uplink_bring_down (uplink_at (self, carrier_of (self, old)));
         }
       pf_dns_restore (self->dns);
       g_message ("Stopped: normal routing restored");

@@ -69,6 +69,9 @@ typedef struct {
   guint32   fwmask;
   guint32   suppress_prefixlen;
   guint8    action;
+  int       dst_family; /* AF_INET or AF_INET6 with a destination, 0 for every family */
+  guint8    dst_len;
+  guint8    dst[16];
   gboolean  plain;    /* no selector or option beyond the fields above */
   GBytes   *payload;  /* kernel rules: the message body, to delete it exactly */
 } PfRule;
@@ -286,7 +289,8 @@ rule_dump_cb (struct nl_msg *msg,
 
   rule.table = frh->table;
   rule.action = frh->action;
-  if (frh->dst_len != 0 || frh->src_len != 0 || frh->tos != 0 || frh->flags != 0)
+  rule.dst_len = frh->dst_len;
+  if (frh->src_len != 0 || frh->tos != 0 || frh->flags != 0)
     rule.plain = FALSE;
 
   nlmsg_for_each_attr (attr, nlh, sizeof *frh, rem)
@@ -307,6 +311,15 @@ rule_dump_cb (struct nl_msg *msg,
           break;
         case FRA_SUPPRESS_PREFIXLEN:
           rule.suppress_prefixlen = nla_get_u32 (attr);
+          break;
+        case FRA_DST:
+          if (nla_len (attr) > (int) sizeof rule.dst)
+            rule.plain = FALSE;
+          else
+            {
+              memcpy (rule.dst, nla_data (attr), nla_len (attr));
+              rule.dst_family = dump->family;
+            }
           break;
         case FRA_PROTOCOL:
           break;
@@ -374,7 +387,9 @@ rule_matches (const PfRule *have,
          have->action == want->action &&
          have->fwmark == want->fwmark &&
          have->fwmask == want->fwmask &&
-         have->suppress_prefixlen == want->suppress_prefixlen;
+         have->suppress_prefixlen == want->suppress_prefixlen &&
+         have->dst_len == want->dst_len &&
+         memcmp (have->dst, want->dst, sizeof have->dst) == 0;
 }
 
 static char *
@@ -384,6 +399,13 @@ rule_describe (int           family,
   GString *s = g_string_new (NULL);
 
   g_string_append_printf (s, "%s%u:", family == AF_INET6 ? "-6 " : "", rule->priority);
+  if (rule->dst_len != 0)
+    {
+      char text[INET6_ADDRSTRLEN] = "";
+
+      inet_ntop (family, rule->dst, text, sizeof text);
+      g_string_append_printf (s, " to %s/%u", text, rule->dst_len);
+    }
   if (rule->fwmark != 0)
     g_string_append_printf (s, " fwmark 0x%x/0x%x", rule->fwmark, rule->fwmask);
   if (rule->action == FR_ACT_TO_TBL)
@@ -407,6 +429,7 @@ rule_add (PfRouting     *routing,
   g_autofree char *text = rule_describe (family, rule);
   struct fib_rule_hdr frh = {
     .family = family,
+    .dst_len = rule->dst_len,
     .action = rule->action,
     .table = rule->table < 256 ? rule->table : RT_TABLE_UNSPEC,
   };
@@ -416,6 +439,8 @@ rule_add (PfRouting     *routing,
       nlmsg_append (msg, &frh, sizeof frh, NLMSG_ALIGNTO) < 0 ||
       nla_put_u32 (msg, FRA_PRIORITY, rule->priority) < 0 ||
       nla_put_u32 (msg, FRA_TABLE, rule->table) < 0 ||
+      (rule->dst_len != 0 &&
+       nla_put (msg, FRA_DST, family == AF_INET6 ? 16 : 4, rule->dst) < 0) ||
       (rule->fwmark != 0 && nla_put_u32 (msg, FRA_FWMARK, rule->fwmark) < 0) ||
       (rule->fwmark != 0 && nla_put_u32 (msg, FRA_FWMASK, rule->fwmask) < 0) ||
       (rule->suppress_prefixlen != NO_SUPPRESS &&
@@ -489,6 +514,29 @@ rules_wanted (const PfRoutingSpec *spec)
       };
       g_array_append_val (want, r);
     }
+  for (guint i = 0; i < spec->n_dests; i++)
+    {
+      PfRule r = {
+        .priority = spec->rule_priority,
+        .table = spec->dests[i].table,
+        .suppress_prefixlen = NO_SUPPRESS,
+        .action = FR_ACT_TO_TBL,
+        .plain = TRUE,
+      };
+
+      /* Checked by spec_check(). */
+      if (inet_pton (AF_INET, spec->dests[i].address, r.dst) == 1)
+        {
+          r.dst_family = AF_INET;
+          r.dst_len = 32;
+        }
+      else if (inet_pton (AF_INET6, spec->dests[i].address, r.dst) == 1)
+        {
+          r.dst_family = AF_INET6;
+          r.dst_len = 128;
+        }
+      g_array_append_val (want, r);
+    }
   if (spec->active_table != 0)
     {
       PfRule main_rule = {
@@ -545,7 +593,9 @@ rules_sync_family (PfRouting  *routing,
         continue;
       for (guint j = 0; j < want->len && !keep; j++)
         {
-          if (!found[j] && rule_matches (h, &g_array_index (want, PfRule, j)))
+          const PfRule *w = &g_array_index (want, PfRule, j);
+
+          if (!found[j] && (w->dst_family == 0 || w->dst_family == family) && rule_matches (h, w))
             found[j] = keep = TRUE;
         }
       if (!keep)
@@ -554,7 +604,10 @@ rules_sync_family (PfRouting  *routing,
 
   for (guint j = 0; j < want->len; j++)
     {
-      if (!found[j] && !rule_add (routing, family, &g_array_index (want, PfRule, j), error))
+      const PfRule *w = &g_array_index (want, PfRule, j);
+
+      if (!found[j] && (w->dst_family == 0 || w->dst_family == family) &&
+          !rule_add (routing, family, w, error))
         return FALSE;
     }
   for (guint i = 0; i < stale->len; i++)
@@ -907,6 +960,19 @@ spec_check (const PfRoutingSpec  *spec,
       g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS,
                    "rule priority %u out of range", spec->rule_priority);
       return FALSE;
+    }
+  for (guint i = 0; i < spec->n_dests; i++)
+    {
+      guint8 buf[16];
+      const char *address = spec->dests[i].address;
+
+      if (address == NULL ||
+          (inet_pton (AF_INET, address, buf) != 1 && inet_pton (AF_INET6, address, buf) != 1))
+        {
+          g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS, "“%s” is not an address",
+                       address != NULL ? address : "");
+          return FALSE;
+        }
     }
   for (guint i = 0; i < spec->n_backups; i++)
     {

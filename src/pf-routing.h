@@ -10,6 +10,7 @@
  * for IPv4 and for IPv6:
  *   P     fwmark PROBE_MARK lookup T_b          (one per backup b, always)
  *   P     fwmark M lookup T_b                   (an out-of-band tunnel's mark M, always)
+ *   P     to S lookup T_b                       (a tunnel's far end S, carried by b, always)
  *   P+1   lookup main suppress_prefixlength 0   (only while failed over)
  *   P+2   lookup T_active                       (only while failed over)
  * The primary's configuration (main table) is never touched.
@@ -35,11 +36,20 @@ typedef struct {
   guint   table;
 } PfRoutingMark;
 
+/* Packets to @address (an IPv4 or IPv6 literal) always use @table: a
+ * tunnel's far end, reached through the backup that carries the tunnel. */
+typedef struct {
+  const char *address;
+  guint       table;
+} PfRoutingDest;
+
 typedef struct {
   const PfRoutingBackup *backups;
   guint                  n_backups;
   const PfRoutingMark   *marks;
   guint                  n_marks;
+  const PfRoutingDest   *dests;
+  guint                  n_dests;
   guint32                probe_mark;
   guint                  rule_priority;
   guint                  active_table;  /* 0 = primary (no switch rules) */

@@ -605,6 +605,25 @@ test_forwards_and_remote_access (void)
 }
 
 static void
+test_tunnel_over_backup (void)
+{
+  g_autoptr(PfConfig) config = load_ok (
+    PRIMARY
+    "[uplink lte]\ninterface=wwan0\npriority=10\n"
+    "[uplink tunnel]\nconnection=wg-vps\nvia=lte\nserver=203.0.113.10\npriority=5\n");
+  const PfUplinkConfig *tunnel = pf_config_find_uplink (config, "tunnel");
+  g_autofree char *summary = pf_config_describe (config);
+
+  g_assert_cmpstr (tunnel->via, ==, "lte");
+  g_assert_cmpstr (tunnel->server, ==, "203.0.113.10");
+  /* Brought up when needed, tested then. */
+  g_assert_cmpint (tunnel->standby, ==, PF_STANDBY_COLD);
+  g_assert_cmpuint (tunnel->standby_test_interval_s, ==, 0);
+  g_assert_null (pf_config_find_uplink (config, "lte")->via);
+  g_assert_nonnull (strstr (summary, "  a tunnel over lte to 203.0.113.10, brought up and tested when needed\n"));
+}
+
+static void
 test_size (void)
 {
   static const struct { const char *text; guint64 bytes; } good[] = {
@@ -798,6 +817,33 @@ static const ErrorCase error_cases[] = {
   { "remote-zerotier-mixed", NULL,
     PRIMARY "[remote-access zerotier]\nnetwork=8056c2e21c84a027\nprobe=10.147.17.1\nendpoint=a.example:1\n",
     "test.conf:5: [remote-access zerotier]: out-of-band=, fwmark=, endpoint= and peer-key= are for type=wireguard" },
+
+  { "via-needs-server", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\n[uplink tunnel]\nconnection=wg-vps\nvia=lte\npriority=5\n",
+    "test.conf:9: [uplink tunnel] key \"via\": via= and server= go together: the tunnel rides the uplink "
+    "named by via=, and its far end (server=) is routed through that uplink" },
+  { "via-needs-connection", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\n[uplink tunnel]\ninterface=wg0\nvia=lte\nserver=203.0.113.10\npriority=5\n",
+    "test.conf:9: [uplink tunnel] key \"via\": a tunnel over another uplink needs connection= (its "
+    "NetworkManager connection)" },
+  { "via-hot", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\n[uplink tunnel]\nconnection=t\nvia=lte\nserver=203.0.113.10\nstandby=hot\npriority=5\n",
+    "test.conf:11: [uplink tunnel] key \"standby\": a tunnel over another uplink is brought up when needed: standby=cold" },
+  { "via-standby-test", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\n[uplink tunnel]\nconnection=t\nvia=lte\nserver=203.0.113.10\n"
+    "standby-test-interval=1h\npriority=5\n",
+    "test.conf:11: [uplink tunnel] key \"standby-test-interval\": a tunnel over another uplink has no standby "
+    "test of its own: the uplink that carries it is tested, the tunnel when it is brought up (set 0)" },
+  { "via-primary", NULL,
+    PRIMARY "[uplink tunnel]\nconnection=t\nvia=wan\nserver=203.0.113.10\n",
+    "test.conf:7: [uplink tunnel] key \"via\": \"wan\" is not another backup uplink" },
+  { "via-chain", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\n[uplink t1]\nconnection=t1\nvia=lte\nserver=203.0.113.10\npriority=5\n"
+    "[uplink t2]\nconnection=t2\nvia=t1\nserver=203.0.113.11\npriority=6\n",
+    "test.conf:14: [uplink t2] key \"via\": \"t1\" is itself a tunnel (via=lte): a tunnel rides a link" },
+  { "server-address", NULL,
+    PRIMARY "[uplink lte]\ninterface=wwan0\n[uplink tunnel]\nconnection=t\nvia=lte\nserver=vps.example.org\n",
+    "test.conf:10: [uplink tunnel] key \"server\": invalid value \"vps.example.org\" (expected an IPv4 or IPv6 address)" },
 
   /* Syntax */
   { "unknown-group", NULL,
@@ -1364,6 +1410,7 @@ main (int    argc,
   g_test_add_func ("/config/target", test_target_parse);
   g_test_add_func ("/config/plan-and-notifiers", test_plan_and_notifiers);
   g_test_add_func ("/config/size", test_size);
+  g_test_add_func ("/config/tunnel-over-backup", test_tunnel_over_backup);
   g_test_add_func ("/config/forwards-and-remote-access", test_forwards_and_remote_access);
 
   for (gsize i = 0; i < G_N_ELEMENTS (error_cases); i++)

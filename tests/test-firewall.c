@@ -50,6 +50,8 @@ typedef struct {
   guint                   n_forwards;
   const PfFirewallOutOfBand *out_of_band;
   guint                   n_out_of_band;
+  const PfFirewallTunnel *tunnels;
+  guint                   n_tunnels;
 } GoldenCase;
 
 static const PfFirewallUplink standby_one_backup[] = {
@@ -102,11 +104,24 @@ static const PfFirewallOutOfBand out_of_band_blocked[] = {
   { "wireguard", "eth9", 0x5100 },
 };
 
+/* A tunnel uplink riding lte is active: its server passes lte's block. */
+static const PfFirewallUplink tunnel_active[] = {
+  { "primary", "vmbr0", FALSE, FALSE, NULL, 0x00010000 },
+  { "lte", "enx0c5b8f279a64", TRUE, FALSE, "192.168.8.1", 0x00020000 },
+  { "tunnel", "vxtun0", TRUE, TRUE, NULL, 0x00030000 },
+};
+
+static const PfFirewallTunnel tunnels[] = {
+  { "tunnel", "enx0c5b8f279a64", "198.51.100.100" },
+};
+
 static const GoldenCase golden_cases[] = {
   { "remote-access-standby", standby_one_backup, G_N_ELEMENTS (standby_one_backup), allowed_guests, NULL, FALSE,
     forwards, G_N_ELEMENTS (forwards), out_of_band, G_N_ELEMENTS (out_of_band) },
   { "remote-access-plan-blocked", capped, G_N_ELEMENTS (capped), allowed_guests, NULL, FALSE,
     forwards, 1, out_of_band_blocked, G_N_ELEMENTS (out_of_band_blocked) },
+  { "tunnel-over-backup", tunnel_active, G_N_ELEMENTS (tunnel_active), allowed_guests, NULL, FALSE,
+    NULL, 0, NULL, 0, tunnels, G_N_ELEMENTS (tunnels) },
   { "standby-one-backup", standby_one_backup, G_N_ELEMENTS (standby_one_backup), allowed_guests },
   { "failed-over", failed_over, G_N_ELEMENTS (failed_over), allowed_guests },
   { "two-backups-one-active", two_backups_one_active, G_N_ELEMENTS (two_backups_one_active), allowed_guests },
@@ -136,6 +151,8 @@ spec_init (PfFirewallSpec   *spec,
     .n_forwards = gc->n_forwards,
     .out_of_band = gc->out_of_band,
     .n_out_of_band = gc->n_out_of_band,
+    .tunnels = gc->tunnels,
+    .n_tunnels = gc->n_tunnels,
   };
 }
 
