@@ -406,6 +406,20 @@ routing_spec (PfManager     *self,
         .gateway = ready ? pf_uplink_get_gateway (uplink) : NULL,
         .gateway6 = ready ? pf_uplink_get_gateway6 (uplink) : NULL,
       };
+      int carrier = carrier_of (self, i);
+
+      if (carrier > 0)
+        {
+          PfUplink *link = uplink_at (self, carrier);
+
+          b.server = c->server;
+          b.server_ifindex = pf_uplink_get_ifindex (link);
+          b.server_gateway = pf_uplink_get_gateway (link);
+          b.server_gateway6 = pf_uplink_get_gateway6 (link);
+          g_string_append_printf (key, "server %s:%d:%s:%s;", b.server, b.server_ifindex,
+                                  b.server_gateway ? b.server_gateway : "-",
+                                  b.server_gateway6 ? b.server_gateway6 : "-");
+        }
       g_array_append_val (backups, b);
       g_string_append_printf (key, "%u:%d:%s:%s;", b.table, b.ifindex, b.gateway ? b.gateway : "-",
                               b.gateway6 ? b.gateway6 : "-");
@@ -779,7 +793,8 @@ decide (PfManager *self)
       inputs[i].state = inputs[carrier].state;
       inputs[i].state_since_us = inputs[carrier].state_since_us;
       inputs[i].health_reason = inputs[carrier].health_reason;
-      inputs[i].usable = inputs[i].usable && inputs[carrier].usable;
+      /* Its interface only exists once the connection is up. */
+      inputs[i].usable = inputs[carrier].usable && self->unusable_until[i] <= now;
     }
   force_index = MAX (uplink_index (self, self->forced), 0);
 
@@ -835,6 +850,9 @@ on_uplink_state_changed (PfUplink *uplink,
   PfManager *self = user_data;
   const char *name = pf_uplink_get_name (uplink);
 
+  /* An idle tunnel has no interface: its own health means nothing then. */
+  if (carrier_of (self, uplink_index (self, name)) > 0 && !pf_uplink_get_active (uplink))
+    return;
   if (new_state == PF_HEALTH_DOWN)
     add_event (self, "uplink-down", name, NULL, pf_uplink_get_reason (uplink));
   /* A tunnel that failed while carrying traffic is not taken again at once

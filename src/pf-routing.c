@@ -645,6 +645,7 @@ typedef struct {
   guint       table;
   int         family;
   int         ifindex;
+  PfNlAddr   *dst;      /* a host route's destination, NULL for the default route */
   PfNlAddr   *gateway;  /* NULL: no route of this family wanted in this table */
   gboolean    present;
 } PfRouteWant;
@@ -652,6 +653,7 @@ typedef struct {
 static void
 pf_route_want_clear (PfRouteWant *w)
 {
+  g_clear_pointer (&w->dst, nl_addr_put);
   g_clear_pointer (&w->gateway, nl_addr_put);
 }
 
@@ -672,7 +674,8 @@ route_matches (struct rtnl_route *route,
 
   if (want->gateway == NULL)
     return FALSE;
-  if (dst == NULL || nl_addr_get_prefixlen (dst) != 0 ||
+  if (dst == NULL ||
+      (want->dst == NULL ? nl_addr_get_prefixlen (dst) != 0 : nl_addr_cmp (dst, want->dst) != 0) ||
       rtnl_route_get_type (route) != RTN_UNICAST ||
       rtnl_route_get_tos (route) != 0 ||
       rtnl_route_get_priority (route) != route_metric (want->family) ||
@@ -724,7 +727,7 @@ route_add (PfRouting          *routing,
            GError            **error)
 {
   g_autoptr(PfRtnlRoute) route = rtnl_route_alloc ();
-  g_autoptr(PfNlAddr) dst = nl_addr_build (want->family, NULL, 0);
+  g_autoptr(PfNlAddr) dst = want->dst != NULL ? nl_addr_clone (want->dst) : nl_addr_build (want->family, NULL, 0);
   struct rtnl_nexthop *nh = rtnl_route_nh_alloc ();
   g_autoptr(PfNlMsg) msg = NULL;
   g_autofree char *text = NULL;
@@ -740,7 +743,8 @@ route_add (PfRouting          *routing,
       g_set_error_literal (error, PF_ERROR, PF_ERROR_SYSTEM, "Out of memory");
       return FALSE;
     }
-  nl_addr_set_prefixlen (dst, 0);
+  if (want->dst == NULL)
+    nl_addr_set_prefixlen (dst, 0);
   rtnl_route_set_family (route, want->family);
   rtnl_route_set_table (route, want->table);
   rtnl_route_set_dst (route, dst);
@@ -757,8 +761,17 @@ route_add (PfRouting          *routing,
   nl_addr2str (want->gateway, gw, sizeof gw);
   if (if_indextoname ((unsigned) want->ifindex, ifname) == NULL)
     g_snprintf (ifname, sizeof ifname, "#%d", want->ifindex);
-  text = g_strdup_printf ("%sdefault via %s dev %s table %u onlink",
-                          want->family == AF_INET6 ? "-6 " : "", gw, ifname, want->table);
+  if (want->dst != NULL)
+    {
+      char to[INET6_ADDRSTRLEN + 8];
+
+      nl_addr2str (want->dst, to, sizeof to);
+      text = g_strdup_printf ("%s%s via %s dev %s table %u onlink",
+                              want->family == AF_INET6 ? "-6 " : "", to, gw, ifname, want->table);
+    }
+  else
+    text = g_strdup_printf ("%sdefault via %s dev %s table %u onlink",
+                            want->family == AF_INET6 ? "-6 " : "", gw, ifname, want->table);
   what = g_strdup_printf ("%s: cannot set “%s”", want->name, text);
 
   err = rtnl_route_build_add_request (route, NLM_F_CREATE | NLM_F_REPLACE, &msg);
@@ -787,22 +800,26 @@ route_scan_cb (struct nl_object *obj,
   guint32 table = rtnl_route_get_table (route);
   int family = rtnl_route_get_family (route);
 
+  gboolean ours = FALSE;
+
   for (guint i = 0; i < scan->wants->len; i++)
     {
       PfRouteWant *w = &g_array_index (scan->wants, PfRouteWant, i);
 
       if (w->table != table || w->family != family)
         continue;
+      ours = TRUE;
       if (!w->present && route_matches (route, w))
         {
           w->present = TRUE;
+          return;
         }
-      else
-        {
-          rtnl_route_get (route);
-          g_ptr_array_add (scan->stale, route);
-        }
-      return;
+    }
+  /* In one of the backups' tables, and not a route we want there. */
+  if (ours)
+    {
+      rtnl_route_get (route);
+      g_ptr_array_add (scan->stale, route);
     }
 }
 
@@ -915,6 +932,43 @@ gateway_parse (const char  *name,
   return g_steal_pointer (&addr);
 }
 
+/* A tunnel's table also holds the route to its far end through the backup
+ * that carries it: whatever rule brings a packet to the tunnel's table (the
+ * probe mark the tunnel's own packets inherit), the far end is never routed
+ * into the tunnel itself. */
+static gboolean
+server_want (const PfRoutingBackup  *b,
+             gboolean               with_routes,
+             GArray                *wants,
+             GError               **error)
+{
+  PfRouteWant w = {
+    .name = b->name != NULL ? b->name : "backup",
+    .table = b->table,
+    .ifindex = b->server_ifindex,
+  };
+  const char *gateway;
+
+  if (nl_addr_parse (b->server, AF_UNSPEC, &w.dst) < 0)
+    {
+      g_set_error (error, PF_ERROR, PF_ERROR_INVALID_ARGS, "%s: invalid server “%s”", w.name, b->server);
+      return FALSE;
+    }
+  w.family = nl_addr_get_family (w.dst);
+  gateway = w.family == AF_INET6 ? b->server_gateway6 : b->server_gateway;
+  if (with_routes && b->server_ifindex > 0 && gateway != NULL)
+    {
+      w.gateway = gateway_parse (w.name, gateway, w.family, error);
+      if (w.gateway == NULL)
+        {
+          nl_addr_put (w.dst);
+          return FALSE;
+        }
+    }
+  g_array_append_val (wants, w);
+  return TRUE;
+}
+
 /* One want per backup and family: its default route, or none (@with_routes
  * FALSE, the interface gone, or no gateway of that family). */
 static GArray *
@@ -947,6 +1001,8 @@ routes_wanted (const PfRoutingSpec  *spec,
             }
           g_array_append_val (wants, w);
         }
+      if (b->server != NULL && !server_want (b, with_routes, wants, error))
+        return NULL;
     }
   return g_steal_pointer (&wants);
 }

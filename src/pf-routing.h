@@ -28,6 +28,12 @@ typedef struct {
   const char *gateway;   /* IPv4 literal, NULL when unknown (route removed) */
   const char *gateway6;  /* IPv6 literal (link-local allowed), NULL when the
                           * backup has none: no IPv6 route in its table */
+  /* A tunnel (via=): its table also routes its far end through the backup
+   * that carries it. NULL server: not a tunnel. */
+  const char *server;
+  int         server_ifindex;   /* the carrier's interface, 0 when absent */
+  const char *server_gateway;   /* the carrier's gateways */
+  const char *server_gateway6;
 } PfRoutingBackup;
 
 /* Packets carrying @fwmark always use @table (a backup's). */

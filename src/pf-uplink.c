@@ -202,6 +202,20 @@ detach_device (PfUplink *self)
   g_clear_object (&self->device);
 }
 
+static void recompute_state (PfUplink *self);
+static void attach_device (PfUplink *self);
+
+static void
+on_device_managed (GObject    *object,
+                   GParamSpec *pspec,
+                   gpointer    user_data)
+{
+  PfUplink *self = user_data;
+
+  attach_device (self);
+  recompute_state (self);
+}
+
 static void
 attach_device (PfUplink *self)
 {
@@ -214,7 +228,14 @@ attach_device (PfUplink *self)
   if (device == self->device)
     return;
   detach_device (self);
-  if (device == NULL || !nm_device_get_managed (device))
+  if (device != NULL && !nm_device_get_managed (device))
+    {
+      /* A virtual device (a tunnel's) is managed a moment after it appears. */
+      g_signal_handlers_disconnect_by_func (device, on_device_managed, self);
+      g_signal_connect_object (device, "notify::" NM_DEVICE_MANAGED, G_CALLBACK (on_device_managed), self, 0);
+      return;
+    }
+  if (device == NULL)
     return;
 
   self->device = g_object_ref (device);
@@ -622,6 +643,9 @@ pf_uplink_link_changed (PfUplink *self,
 
   if (ifindex == self->ifindex && carrier == self->carrier)
     return;
+  /* A device NetworkManager creates on activation (a tunnel) appears now. */
+  if (self->device == NULL && ifindex > 0)
+    attach_device (self);
 
   if (ifindex != self->ifindex && self->prober != NULL && self->ifname != NULL)
     pf_prober_set_ifname (self->prober, self->ifname);

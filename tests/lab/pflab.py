@@ -65,6 +65,39 @@ ModemManager the test starts on the lab bus, see fake_mm.py):
   'prefix': 30, 'gateway': '10.64.0.1', 'dns': [...]} makes "lte-mm" work through NM.
 The default (wwan=False) builds none of this.
 
+Lab(tunnel=True) adds a tunnel uplink that rides the LTE stick and keeps a public address
+(VXLAN: the only tunnel type of the lab kernel, which has no GRE, IPIP or kernel WireGuard):
+  inet   lo: TUNNEL_SERVER 198.51.100.100/32, the tunnel's far end; VXLAN device vx-srv
+         (TUNNEL_SERVER_IF: id 42, local 198.51.100.100, remote SRC_BACKUP 203.0.113.6 (the
+         host's underlay is masqueraded by the modem), dstport 4789, srcport 4789 only,
+         nolearning, mtu 1450), 100.64.0.1/30 (TUNNEL_GATEWAY), up. Replies to 100.64.0.2
+         leave through it (connected), so what came through the tunnel reaches inet's servers
+         from SRC_TUNNEL 100.64.0.2, "the public address kept by the tunnel".
+         nolearning: the server sends to SRC_BACKUP:4789 only, whatever address the host's
+         packets came from; its packets reach the host only through the modem's conntrack
+         entry of the host's flow (192.168.8.100:4789 -> 198.51.100.100:4789, masqueraded to
+         203.0.113.6:4789): the host's underlay must leave through the modem.
+  modem  table ip pflab_tunnel: input from wan to UDP 4789 dropped (a carrier's NAT keeps no
+         state for unsolicited packets; without it a server packet that came first would hold
+         port 4789 in the modem's conntrack and push the host's flow to another port).
+  NM     profile "tunnel" (TUNNEL_CONNECTION): type vxlan, interface-name vxtun0 (TUNNEL_IF,
+         created by NM on activation, deleted on deactivation; managed: keyfile
+         unmanaged-devices exception and a [device-pflab-tunnel] section), [vxlan] id 42,
+         remote 198.51.100.100, destination-port 4789, source-port-min 4789,
+         source-port-max 4790 (excluded by the kernel: always 4789), no parent (the underlay
+         follows the routing), [ethernet] mtu 1450; ipv4 manual 100.64.0.2/30 gateway
+         100.64.0.1 route-metric 800, ipv6 disabled, autoconnect false.
+  The tunnel works once its underlay is routed through the stick, as the daemon does:
+      ip rule add to 198.51.100.100 lookup T; ip route add default via 192.168.8.1
+      dev enx001e101f0000 table T
+  (and nothing blocks it there, such as the daemon's standby block). Left to the main table
+  its underlay leaves through the primary and the tunnel is dead (the server's answers are
+  dropped by the modem), unless the modem still holds the entry of an earlier flow through
+  it: UDP stays 30 s unreplied, 120 s assured. A guest through the tunnel needs a rule to a
+  table with default via 100.64.0.1 dev vxtun0 and a masquerade out of vxtun0; it then
+  reaches inet from SRC_TUNNEL.
+The default (tunnel=False) builds none of this.
+
 NetworkManager runs in host on a private system bus (dbus-daemon, permissive policy, socket in
 the work directory), with /sys read-only, private tmpfs on /run and /var/lib/NetworkManager and
 /etc/resolv.conf hidden behind a bind mount (dns=none, rc-manager=unmanaged as well).
@@ -79,7 +112,7 @@ Lab(host_resolv_conf=TEXT), by default a comment alone (no resolver).
 API (everything raises LabError on trouble):
 
     with Lab(prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False,
-             ipv6=False, host_resolv_conf=None, nm_dns=False) as lab:
+             ipv6=False, host_resolv_conf=None, nm_dns=False, tunnel=False) as lab:
         # __enter__ calls up() (well under a second; it does not wait for "lte": use
         # nm_wait_activated); __exit__ calls down(), which also runs at exit and on SIGTERM.
         # workdir defaults to /tmp/pflab-<prefix>; down() deletes it, except after an
@@ -87,6 +120,7 @@ API (everything raises LabError on trouble):
         # modem_api: argv started in modem after up() (the fake HiLink API on 192.168.8.1:80).
         # wwan: also the wwan0 data path and the gsm profile "lte-mm" (see above).
         # ipv6: IPv6 on every link as well (see above).
+        # tunnel: also the VXLAN tunnel over the stick and its profile "tunnel" (see above).
         lab.prefix, lab.workdir, lab.bus_address, lab.up_seconds
         lab.ns('host') -> 'pfXXXX-host'
         lab.run(ns, *argv, check=True, env=None, timeout=30, input=None) -> CompletedProcess
@@ -101,6 +135,7 @@ API (everything raises LabError on trouble):
         lab.nm_wait_activated(conn='lte', timeout=20) -> True (LabError on timeout)
         lab.nm_connection_state(conn='lte') -> 'activated' | 'activating' | ... | ''
         lab.nm_device_state(ifname=HOST_BACKUP_IF) -> 'connected' | 'unmanaged' | ...
+        lab.tunnel_state() -> nm_connection_state('tunnel'): '' while inactive (tunnel=True)
         lab.start_polkit_mock() -> PolkitMock  (.set_allowed([...]), .allow_unknown(b),
                                                 .call(method, *gvariant_text_args), .stop())
         # faults: each idempotent
@@ -110,8 +145,11 @@ API (everything raises LabError on trouble):
         lab.backup_dead(on)      modem drops everything it forwards
         lab.backup_link(up)      modem's lan veth down/up: host's enx001e101f0000 carrier
         lab.dns_down(on)         the DNS responder stops answering (queries time out)
+        lab.tunnel_server(up)    vx-srv down/up in inet: the tunnel's far end dies or comes
+                                 back (tunnel=True; its packets then get port unreachable)
         lab.faults() -> {'blackhole': bool, 'loss': int, 'primary_link': bool,
                          'backup_dead': bool, 'backup_link': bool, 'dns_down': bool}
+                        (+ 'tunnel_server': bool when the lab has the tunnel)
         # measurement
         # dst, addr, server and url may be IPv6 literals (http://[2001:db8:100::80]/) as well
         lab.ping(ns, dst, count=1, timeout=1, iface=None) -> bool   (any reply)
@@ -139,7 +177,8 @@ API (everything raises LabError on trouble):
         last_arrival(src=None) -> Arrival | None
         count_via(src, after=None, before=None) -> int
         The source address tells the path: SRC_PRIMARY 203.0.113.2 (box), SRC_BACKUP
-        203.0.113.6 (modem). time.monotonic() is the same clock in every namespace.
+        203.0.113.6 (modem), SRC_TUNNEL 100.64.0.2 (the tunnel, tunnel=True).
+        time.monotonic() is the same clock in every namespace.
 
     # remote access (opt-in: nothing of this runs unless called)
         lab.wireguard_up(fwmark=None, keepalive=25, timeout=5) -> WgTunnel(host_if, remote_if,
@@ -180,15 +219,18 @@ Constants: NAMESPACES, TARGETS, DNS_ADDR, HTTP_ADDR, UDP_SINK, SRC_PRIMARY, SRC_
 HOST_PRIMARY_IF, HOST_BACKUP_IF, HOST_LAN_BRIDGE, HOST_ADDR, BOX_LAN_ADDR, BOX_DNS_NAMES,
 HOST_RESOLV_CONF_DEFAULT, MODEM_MGMT, LTE_ADDR, GUEST_OK, GUEST_NO, LTE_CONNECTION, REMOTE_ADDR,
 WG_PORT, WG_HOST_ADDR, WG_REMOTE_ADDR, WG_SOCKET_DIR, ZT_NETWORK, ZT_API_PORT; with wwan=True:
-WWAN_IF, WWAN_MODEM_ADDR, WWAN_HOST_ADDR, MM_PORT, MM_CONNECTION; with ipv6=True: TARGETS6,
+WWAN_IF, WWAN_MODEM_ADDR, WWAN_HOST_ADDR, MM_PORT, MM_CONNECTION; with tunnel=True: TUNNEL_SERVER,
+TUNNEL_SERVER_IF, TUNNEL_CONNECTION, TUNNEL_IF, TUNNEL_VNI, TUNNEL_PORT, TUNNEL_GATEWAY, SRC_TUNNEL,
+TUNNEL_MTU; with ipv6=True: TARGETS6,
 DNS6_ADDR, HTTP6_ADDR, UDP_SINK6, SRC6_PRIMARY, SRC6_BACKUP, HOST_ADDR6, LTE_ADDR6,
 LTE_GATEWAY6, GUEST_OK6, GUEST_NO6.
 
 CLI (for humans; every command but up takes --prefix P when several labs are up):
-    pflab.py up [--prefix P] [--no-lte-autoconnect] [--wait-lte] [--ipv6]   build and leave running
+    pflab.py up [--prefix P] [--no-lte-autoconnect] [--wait-lte] [--ipv6] [--tunnel]
+                                                             build and leave running
     pflab.py status                                          namespaces, faults, NM, reachability
     pflab.py fault blackhole on|off | primary-link up|down | loss N | backup-dead on|off
-                   | backup-link up|down | dns-down on|off
+                   | backup-link up|down | dns-down on|off | tunnel-server up|down
     pflab.py exec NS [CMD...]                                run in a namespace with the lab bus
     pflab.py down
 """
@@ -256,6 +298,17 @@ WG_SOCKET_DIR = '/var/run/wireguard'   # wireguard-go's UAPI sockets, shared by 
 ZT_NETWORK = '8056c2e21c000001'        # default network of the fake ZeroTier service
 ZT_API_PORT = 9993
 
+# Lab(tunnel=True): a VXLAN tunnel from the host to inet, carried by the LTE stick
+TUNNEL_SERVER = '198.51.100.100'   # the tunnel's far end (inet, on lo)
+TUNNEL_SERVER_IF = 'vx-srv'        # its VXLAN device in inet
+TUNNEL_CONNECTION = 'tunnel'       # NM profile of the host's end
+TUNNEL_IF = 'vxtun0'               # the host's VXLAN device (NM creates it on activation)
+TUNNEL_VNI = 42
+TUNNEL_PORT = 4789                 # UDP port of both ends (destination and source)
+TUNNEL_GATEWAY = '100.64.0.1'      # inet's end of the tunnel (/30)
+SRC_TUNNEL = '100.64.0.2'          # the host's end: "the public address kept by the tunnel"
+TUNNEL_MTU = 1450                  # 1500 of the veths minus the VXLAN overhead
+
 # Lab(ipv6=True)
 TARGETS6 = ('2001:db8:100::10', '2001:db8:100::11', '2001:db8:100::12')
 DNS6_ADDR = '2001:db8:100::53'
@@ -288,6 +341,23 @@ class LabCommandError(subprocess.CalledProcessError):
         err = (self.stderr or '').strip()
         return (f"command {shlex.join(self.cmd)} exited with {self.returncode}"
                 + (f": {err}" if err else ''))
+
+
+def _write_nm_keyfile(nm_dir, conn, conn_type, ifname, settings, autoconnect=False):
+    """NM keyfile profile nm_dir/system-connections/CONN.nmconnection (mode 0600): its
+    [connection] section, then settings (the text of the other sections)."""
+    kf = os.path.join(nm_dir, 'system-connections', f'{conn}.nmconnection')
+    fd = os.open(kf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(f"""[connection]
+id={conn}
+uuid={uuid.uuid4()}
+type={conn_type}
+interface-name={ifname}
+autoconnect={'true' if autoconnect else 'false'}
+
+""" + settings)
+    os.chmod(kf, 0o600)
 
 
 def _proc_starttime(pid):
@@ -341,7 +411,7 @@ def _netns_list():
 
 class Lab:
     def __init__(self, prefix=None, workdir=None, lte_autoconnect=True, modem_api=None, wwan=False,
-                 ipv6=False, host_resolv_conf=None, nm_dns=False):
+                 ipv6=False, host_resolv_conf=None, nm_dns=False, tunnel=False):
         if prefix is None:
             existing = set(_netns_list())
             while True:
@@ -359,6 +429,7 @@ class Lab:
         self.ipv6 = bool(ipv6)
         self.host_resolv_conf = host_resolv_conf
         self.nm_dns = bool(nm_dns)
+        self.tunnel = bool(tunnel)
         self.bus_address = None
         self.persist = False          # True: leave the lab running when this process exits
         self._procs = []              # Popen objects we started
@@ -651,6 +722,8 @@ table ip pflab {
             self._build_ipv6()
         if self.wwan:
             self._build_wwan()
+        if self.tunnel:
+            self._build_tunnel()
 
     def _ipv6_sysctls(self, n):
         if not self.ipv6:
@@ -700,6 +773,38 @@ table ip pflab {
                             input=f'addr add {WWAN_MODEM_ADDR}/30 dev wwan\nlink set wwan up\n')
         if cp.returncode != 0:
             raise LabError(f'ip batch in modem (wwan) failed: {cp.stderr.strip()}')
+
+    def _build_tunnel(self):
+        # The host's underlay leaves the modem masqueraded as SRC_BACKUP: the server's remote.
+        # nolearning: the server answers SRC_BACKUP only, whatever address the host's packets
+        # came from (through the primary, they reach it from SRC_PRIMARY and die there).
+        # srcport 4789 4790 (max excluded): the source port is always 4789, as on the host,
+        # so the modem's conntrack entry for the host's flow matches the server's packets.
+        batch = (f'addr add {TUNNEL_SERVER}/32 dev lo\n'
+                 f'link add {TUNNEL_SERVER_IF} type vxlan id {TUNNEL_VNI} local {TUNNEL_SERVER} '
+                 f'remote {SRC_BACKUP} dstport {TUNNEL_PORT} srcport {TUNNEL_PORT} {TUNNEL_PORT + 1} '
+                 'nolearning\n'
+                 f'link set {TUNNEL_SERVER_IF} mtu {TUNNEL_MTU}\n'
+                 f'addr add {TUNNEL_GATEWAY}/30 dev {TUNNEL_SERVER_IF}\n'
+                 f'link set {TUNNEL_SERVER_IF} up\n')
+        cp = subprocess.run(['ip', '-n', self.ns('inet'), '-batch', '-'], input=batch, capture_output=True,
+                            text=True)
+        if cp.returncode != 0:
+            raise LabError(f'ip batch in inet (tunnel) failed: {cp.stderr.strip()}')
+        # Like a carrier's NAT, the modem keeps no state for what comes unsolicited to its
+        # public address. Without this, a server packet sent before the host's flow exists
+        # (the host's underlay went out through the primary) leaves a conntrack entry for
+        # SRC_BACKUP:4789 <- TUNNEL_SERVER:4789 in the modem, kept alive by every later server
+        # packet: the masquerade then moves the host's flow to another source port and the
+        # server's packets never reach the host again.
+        self.run('modem', 'nft', '-f', '-', input=f"""\
+table ip pflab_tunnel {{
+	chain input {{
+		type filter hook input priority filter; policy accept;
+		iifname "wan" udp dport {TUNNEL_PORT} counter drop
+	}}
+}}
+""")
 
     # ---------------------------------------------------------------- D-Bus, NM, servers
 
@@ -763,6 +868,10 @@ table ip pflab {
         for sub in ('conf.d', 'system-conf.d', 'system-connections'):
             os.makedirs(os.path.join(d, sub), mode=0o700, exist_ok=True)
         conf = os.path.join(d, 'NetworkManager.conf')
+        extra = self._nm_extra_devices()
+        unmanaged = ''.join(f';except:interface-name:{ifname}' for _, ifname in extra)
+        devices = ''.join(f'\n[device-pflab-{name}]\nmatch-device=interface-name:{ifname}\nmanaged=1\n'
+                          for name, ifname in extra)
         with open(conf, 'w') as f:
             f.write(f"""[main]
 plugins=keyfile
@@ -775,29 +884,19 @@ auth-polkit=false
 
 [keyfile]
 path={d}/system-connections
-unmanaged-devices=except:interface-name:{HOST_BACKUP_IF}{self._nm_wwan_unmanaged()}
+unmanaged-devices=except:interface-name:{HOST_BACKUP_IF}{unmanaged}
 
 [device-pflab-backup]
 match-device=interface-name:{HOST_BACKUP_IF}
 managed=1
-{self._nm_wwan_device()}
+{devices}
 [connectivity]
 enabled=false
 
 [logging]
 level=INFO
 """)
-        kf = os.path.join(d, 'system-connections', f'{LTE_CONNECTION}.nmconnection')
-        fd = os.open(kf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(f"""[connection]
-id={LTE_CONNECTION}
-uuid={uuid.uuid4()}
-type=ethernet
-interface-name={HOST_BACKUP_IF}
-autoconnect={'true' if self.lte_autoconnect else 'false'}
-
-[ethernet]
+        _write_nm_keyfile(d, LTE_CONNECTION, 'ethernet', HOST_BACKUP_IF, f"""[ethernet]
 
 [ipv4]
 method=manual
@@ -805,10 +904,11 @@ address1={LTE_ADDR}/24
 gateway={MODEM_MGMT}
 route-metric=700
 
-{self._nm_lte_ipv6()}""")
-        os.chmod(kf, 0o600)
+{self._nm_lte_ipv6()}""", autoconnect=self.lte_autoconnect)
         if self.wwan:
             self._write_mm_profile(d)
+        if self.tunnel:
+            self._write_tunnel_profile(d)
         resolv = os.path.join(d, 'resolv.conf')
         with open(resolv, 'w') as f:
             f.write('# pflab: NetworkManager must not write the machine resolv.conf\n')
@@ -842,30 +942,13 @@ route-metric=700
         return (f'[ipv6]\nmethod=manual\naddress1={LTE_ADDR6}/64\ngateway={LTE_GATEWAY6}\n'
                 'route-metric=2048\n')
 
-    def _nm_wwan_unmanaged(self):
-        return f';except:interface-name:{MM_PORT}' if self.wwan else ''
-
-    def _nm_wwan_device(self):
-        if not self.wwan:
-            return ''
-        return f"""
-[device-pflab-modem]
-match-device=interface-name:{MM_PORT}
-managed=1
-"""
+    def _nm_extra_devices(self):
+        """What NM manages besides the stick: [(name of its [device-pflab-NAME] section, interface)]."""
+        return [(name, ifname) for name, ifname, on in (('modem', MM_PORT, self.wwan),
+                                                        ('tunnel', TUNNEL_IF, self.tunnel)) if on]
 
     def _write_mm_profile(self, d):
-        kf = os.path.join(d, 'system-connections', f'{MM_CONNECTION}.nmconnection')
-        fd = os.open(kf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(f"""[connection]
-id={MM_CONNECTION}
-uuid={uuid.uuid4()}
-type=gsm
-interface-name={MM_PORT}
-autoconnect=false
-
-[gsm]
+        _write_nm_keyfile(d, MM_CONNECTION, 'gsm', MM_PORT, """[gsm]
 apn=internet
 
 [ipv4]
@@ -875,7 +958,29 @@ route-metric=700
 [ipv6]
 method=disabled
 """)
-        os.chmod(kf, 0o600)
+
+    def _write_tunnel_profile(self, d):
+        # No parent: the underlay follows the routing (the rule toward TUNNEL_SERVER).
+        # source-port-max is excluded: every packet leaves from port TUNNEL_PORT.
+        _write_nm_keyfile(d, TUNNEL_CONNECTION, 'vxlan', TUNNEL_IF, f"""[vxlan]
+id={TUNNEL_VNI}
+remote={TUNNEL_SERVER}
+destination-port={TUNNEL_PORT}
+source-port-min={TUNNEL_PORT}
+source-port-max={TUNNEL_PORT + 1}
+
+[ethernet]
+mtu={TUNNEL_MTU}
+
+[ipv4]
+method=manual
+address1={SRC_TUNNEL}/30
+gateway={TUNNEL_GATEWAY}
+route-metric=800
+
+[ipv6]
+method=disabled
+""")
 
     def nmcli(self, *args, check=True, timeout=20):
         return self.run(None, 'nmcli', *args, env=self.host_env(), check=check, timeout=timeout)
@@ -902,6 +1007,10 @@ method=disabled
             time.sleep(0.1)
         raise LabError(f'NM connection {conn!r} not activated after {timeout} s (state {state!r}, '
                        f'device {self.nm_device_state()!r}), see {getattr(self, "nm", None) and self.nm.log_path}')
+
+    def tunnel_state(self):
+        """NetworkManager's state of the "tunnel" profile (Lab(tunnel=True)), '' when inactive."""
+        return self.nm_connection_state(TUNNEL_CONNECTION)
 
     def start_polkit_mock(self):
         p = self.spawn('host', PYTHON, '-m', 'dbusmock', '--system', '--template', 'polkitd',
@@ -953,6 +1062,10 @@ method=disabled
     def backup_link(self, up=True):
         self.run('modem', 'ip', 'link', 'set', 'lan', 'up' if up else 'down')
 
+    def tunnel_server(self, up=True):
+        """The tunnel's far end (Lab(tunnel=True)) alive or dead: vx-srv up/down in inet."""
+        self.run('inet', 'ip', 'link', 'set', TUNNEL_SERVER_IF, 'up' if up else 'down')
+
     def dns_down(self, on=True):
         flag = os.path.join(self.workdir, 'dns-down')
         if on:
@@ -973,7 +1086,7 @@ method=disabled
         if 'pflab_loss' in box:
             m = re.search(r'mod 100 < (\d+)', self.run('box', 'nft', 'list', 'table', 'inet', 'pflab_loss').stdout)
             loss = int(m.group(1)) if m else -1
-        return {
+        state = {
             'blackhole': 'pflab_blackhole' in box,
             'loss': loss,
             'primary_link': link_up('box', 'lan'),
@@ -981,6 +1094,9 @@ method=disabled
             'backup_link': link_up('modem', 'lan'),
             'dns_down': os.path.exists(os.path.join(self.workdir, 'dns-down')),
         }
+        if self.run('inet', 'ip', 'link', 'show', TUNNEL_SERVER_IF, check=False).returncode == 0:
+            state['tunnel_server'] = link_up('inet', TUNNEL_SERVER_IF)
+        return state
 
     # ---------------------------------------------------------------- measurement
 
@@ -1800,6 +1916,7 @@ FAULTS = {
     'backup-dead': ('on|off', lambda lab, v: lab.backup_dead(_onoff(v))),
     'backup-link': ('up|down', lambda lab, v: lab.backup_link(_updown(v))),
     'dns-down': ('on|off', lambda lab, v: lab.dns_down(_onoff(v))),
+    'tunnel-server': ('up|down', lambda lab, v: lab.tunnel_server(_updown(v))),
 }
 
 
@@ -1842,6 +1959,7 @@ def main(argv=None):
     p.add_argument('--no-lte-autoconnect', action='store_true')
     p.add_argument('--wait-lte', action='store_true', help='return once "lte" is activated')
     p.add_argument('--ipv6', action='store_true', help='IPv6 on every link as well')
+    p.add_argument('--tunnel', action='store_true', help='the VXLAN tunnel over the stick as well')
     for name, hlp in (('down', 'tear a lab down'), ('status', 'show a lab')):
         p = sub.add_parser(name, help=hlp)
         p.add_argument('--prefix')
@@ -1916,7 +2034,7 @@ def main(argv=None):
     try:
         if a.cmd == 'up':
             lab = Lab(prefix=a.prefix, workdir=a.workdir, lte_autoconnect=not a.no_lte_autoconnect,
-                      ipv6=a.ipv6)
+                      ipv6=a.ipv6, tunnel=a.tunnel)
             lab.persist = True
             lab.up()
             if a.wait_lte:
