@@ -14,7 +14,9 @@ def require_root():
         sys.exit(77)
 
 
-def run(checks, *args):
+def run(checks, *args, log=None):
+    """Run the checks in order; when one failed and log is given (a function returning the
+    daemon's log), print its tail."""
     print(f'1..{len(checks)}', flush=True)
     failed = 0
     for i, check in enumerate(checks, 1):
@@ -30,4 +32,8 @@ def run(checks, *args):
         else:
             print(f'ok {i} - {name} ({time.monotonic() - start:.1f} s)', flush=True)
     print(f'{len(checks) - failed} passed, {failed} failed', flush=True)
+    if failed and log is not None:
+        print('# --- daemon log (tail) ---', flush=True)
+        for line in log().splitlines()[-80:]:
+            print('# ' + line, flush=True)
     return 1 if failed else 0

@@ -197,11 +197,7 @@ def main():
             check_forced_modes_and_maintenance,
             check_sigkill_and_restart_keep_traffic_on_backup,
             check_clean_stop_restores_the_host,
-        ], lab, d)
-        if rc:
-            print('# --- daemon log (tail) ---')
-            for line in d.log().splitlines()[-80:]:
-                print('# ' + line)
+        ], lab, d, log=d.log)
         d.stop()
     return rc
 

@@ -245,11 +245,7 @@ def main():
             check_nat66_lets_only_the_allowed_guest_out,
             check_mixed_targets_fail_over_both_families,
             check_clean_stop_removes_v6_rules_and_route,
-        ], lab, d)
-        if rc:
-            print('# --- daemon log (tail) ---')
-            for line in d.log().splitlines()[-80:]:
-                print('# ' + line)
+        ], lab, d, log=d.log)
         d.stop()
     return rc
 

@@ -265,11 +265,7 @@ def main():
             check_out_of_band_daemon_starts,
             check_out_of_band_rides_backup_while_primary_healthy,
             check_out_of_band_survives_failover_and_failback,
-        ], lab, ctx)
-        if rc:
-            print('# --- daemon log (tail) ---')
-            for line in ctx.d.log().splitlines()[-80:]:
-                print('# ' + line)
+        ], lab, ctx, log=lambda: ctx.d.log())
         ctx.d.stop()
     return rc
 

@@ -195,11 +195,7 @@ def main():
             check_blackhole_fails_over_to_tunnel,
             check_failback_deactivates_tunnel,
             check_dead_server_ends_on_lte,
-        ], lab, d)
-        if rc:
-            print('# --- daemon log (tail) ---')
-            for line in d.log().splitlines()[-80:]:
-                print('# ' + line)
+        ], lab, d, log=d.log)
         d.stop()
     return rc
 
