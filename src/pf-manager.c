@@ -610,7 +610,11 @@ typedef struct {
   PfManager *manager;
   guint      target;
   char      *reason;
+  guint      tests;    /* tunnels: rounds tried through it */
 } BringUpData;
+
+/* A tunnel gets this many rounds through itself to answer. */
+#define PF_TUNNEL_TEST_ROUNDS 3
 
 static void
 bring_up_data_free (BringUpData *data)
@@ -673,6 +677,14 @@ on_tunnel_tested (GObject      *source,
       bring_up_ready (self, data);
       return;
     }
+  /* The first round may meet neighbours not resolved yet. */
+  if (++data->tests < PF_TUNNEL_TEST_ROUNDS)
+    {
+      PfUplink *uplink = PF_UPLINK (source);
+
+      pf_uplink_test_async (uplink, self->cancellable, on_tunnel_tested, g_steal_pointer (&data));
+      return;
+    }
   message = g_strdup_printf ("%s: the tunnel came up but does not carry traffic: %s",
                              pf_uplink_get_name (PF_UPLINK (source)),
                              result != NULL ? result->summary : error->message);
@@ -704,6 +716,9 @@ on_bring_up_done (GObject      *source,
     }
   if (carrier_of (self, data->target) > 0)
     {
+      /* Its table (its default route, and its far end through the carrier)
+       * is in place before it is tested. */
+      apply_all (self);
       pf_uplink_test_async (target, self->cancellable, on_tunnel_tested, g_steal_pointer (&data));
       return;
     }
@@ -914,6 +929,15 @@ repin_remote_access (PfManager *self)
 {
   for (guint i = 0; self->remote_access != NULL && i < self->remote_access->len; i++)
     pf_remote_access_repin (g_ptr_array_index (self->remote_access, i));
+}
+
+/* Once the rules are in place: out-of-band tunnels leave the path they
+ * had before the daemon routed their mark. */
+static void
+reset_remote_paths (PfManager *self)
+{
+  for (guint i = 0; self->remote_access != NULL && i < self->remote_access->len; i++)
+    pf_remote_access_reset_path (g_ptr_array_index (self->remote_access, i));
 }
 
 static void
@@ -1143,6 +1167,7 @@ start_with_nm (PfManager *self)
   start_uplinks (self);
   self->started = TRUE;
   apply_all (self);
+  reset_remote_paths (self);
   {
     g_autofree char *state_dir = g_path_get_dirname (self->state_path);
 
@@ -1275,6 +1300,7 @@ pf_manager_reload (PfManager *self,
   start_uplinks (self);
   self->started = TRUE;
   apply_all (self);
+  reset_remote_paths (self);
   pf_dns_set_mode (self->dns, self->config->dns_mode);
   follow_dns (self);
   update_manager_properties (self, NULL, FALSE);

@@ -16,8 +16,8 @@
 #include "pf-prober.h"
 #include "pf-remote-access.h"
 
-/* Rounds every second while re-pinning, for at most this long. */
-#define REPIN_FAST_MS     1000
+/* Rounds every 250 ms while re-pinning, for at most this long. */
+#define REPIN_FAST_MS     250
 #define REPIN_WINDOW_MS   (30 * 1000)
 /* A ZeroTier network that does not answer this long after a switch is
  * left and joined again. */
@@ -133,10 +133,22 @@ on_repin_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The round that moves the tunnel: its ping makes WireGuard send from the
+ * path the routing gives now. */
 static void
-on_wg_done (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
+probe_now (PfRemoteAccess *self)
+{
+  if (self->prober == NULL || !self->started)
+    return;
+  pf_prober_set_fast (self->prober, TRUE);
+  pf_prober_stop (self->prober);
+  pf_prober_start (self->prober);
+}
+
+static void
+on_wg_set_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
 {
   g_autoptr(PfRemoteAccess) self = user_data;
   g_autoptr(GError) error = NULL;
@@ -145,34 +157,135 @@ on_wg_done (GObject      *source,
 
   if (!g_subprocess_communicate_utf8_finish (process, result, NULL, &err_text, &error))
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        fail (self, "wg: %s", error->message);
-      return;
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      fail (self, "wg: %s", error->message);
     }
-  if (!g_subprocess_get_successful (process))
-    fail (self, "wg set %s failed: %s", self->ifname,
-          err_text != NULL ? g_strstrip (err_text) : "");
+  else if (!g_subprocess_get_successful (process))
+    fail (self, "wg set %s failed: %s", self->ifname, err_text != NULL ? g_strstrip (err_text) : "");
+  probe_now (self);
 }
 
+/* `wg show IF endpoints` is "KEY<TAB>ADDRESS:PORT" per peer ("(none)" for a
+ * peer never heard from). Every known endpoint is set again, @endpoint for
+ * the configured peer: WireGuard forgets the source address and interface
+ * it had kept for the peer (wireguard-go pins both), so its next packet
+ * leaves by the path the routing gives now. */
 static void
-wg_set_endpoint (PfRemoteAccess *self,
-                 const char     *endpoint)
+wg_set_endpoints (PfRemoteAccess *self,
+                  const char     *show_output,
+                  const char     *endpoint)
 {
+  g_autoptr(GStrvBuilder) argv = g_strv_builder_new ();
+  g_auto(GStrv) lines = g_strsplit (show_output != NULL ? show_output : "", "\n", -1);
+  g_auto(GStrv) args = NULL;
   g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *how = NULL;
+  guint n = 0;
 
-  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
-                              "wg", "set", self->ifname, "peer", self->config->peer_key,
-                              "endpoint", endpoint, NULL);
+  g_strv_builder_add_many (argv, "wg", "set", self->ifname, NULL);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) fields = g_strsplit (g_strstrip (lines[i]), "\t", 2);
+      const char *value;
+
+      if (g_strv_length (fields) != 2)
+        continue;
+      value = g_strcmp0 (fields[0], self->config->peer_key) == 0 && endpoint != NULL ? endpoint : fields[1];
+      if (g_str_equal (value, "(none)"))
+        continue;
+      g_strv_builder_add_many (argv, "peer", fields[0], "endpoint", value, NULL);
+      n++;
+    }
+  if (n == 0)
+    {
+      probe_now (self);
+      return;
+    }
+  args = g_strv_builder_end (argv);
+  process = g_subprocess_newv ((const char * const *) args,
+                               G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
   if (process == NULL)
     {
       fail (self, "cannot run wg (wireguard-tools): %s", error->message);
+      probe_now (self);
       return;
     }
-  how = g_strdup_printf ("endpoint set again to %s", endpoint);
-  repin_note (self, how);
-  g_subprocess_communicate_utf8_async (process, NULL, self->cancellable, on_wg_done, g_object_ref (self));
+  if (endpoint != NULL)
+    {
+      g_autofree char *how = g_strdup_printf ("endpoint set again to %s", endpoint);
+
+      repin_note (self, how);
+    }
+  else
+    repin_note (self, n == 1 ? "the peer's endpoint set again" : "the peers' endpoints set again");
+  g_subprocess_communicate_utf8_async (process, NULL, self->cancellable, on_wg_set_done, g_object_ref (self));
+}
+
+typedef struct {
+  PfRemoteAccess *self;
+  char           *endpoint;  /* endpoint= resolved, or NULL */
+} WgRepin;
+
+static void
+wg_repin_free (WgRepin *repin)
+{
+  g_object_unref (repin->self);
+  g_free (repin->endpoint);
+  g_free (repin);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WgRepin, wg_repin_free)
+
+static void
+on_wg_show_done (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(WgRepin) repin = user_data;
+  PfRemoteAccess *self = repin->self;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out_text = NULL;
+  g_autofree char *err_text = NULL;
+  GSubprocess *process = G_SUBPROCESS (source);
+
+  if (!g_subprocess_communicate_utf8_finish (process, result, &out_text, &err_text, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      fail (self, "wg: %s", error->message);
+      probe_now (self);
+      return;
+    }
+  if (!g_subprocess_get_successful (process))
+    {
+      fail (self, "wg show %s failed: %s", self->ifname, err_text != NULL ? g_strstrip (err_text) : "");
+      probe_now (self);
+      return;
+    }
+  wg_set_endpoints (self, out_text, repin->endpoint);
+}
+
+static void
+wg_show_endpoints (PfRemoteAccess *self,
+                   char           *endpoint)
+{
+  g_autoptr(WgRepin) repin = g_new0 (WgRepin, 1);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+
+  repin->self = g_object_ref (self);
+  repin->endpoint = endpoint;
+  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
+                              "wg", "show", self->ifname, "endpoints", NULL);
+  if (process == NULL)
+    {
+      fail (self, "cannot run wg (wireguard-tools): %s", error->message);
+      probe_now (self);
+      return;
+    }
+  g_subprocess_communicate_utf8_async (process, NULL, self->cancellable, on_wg_show_done,
+                                       g_steal_pointer (&repin));
 }
 
 static void
@@ -184,34 +297,40 @@ on_endpoint_resolved (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autolist(GInetAddress) addresses = NULL;
   g_autofree char *address = NULL;
-  g_autofree char *endpoint = NULL;
   const char *port = strrchr (self->config->endpoint, ':') + 1;
 
   addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &error);
   if (addresses == NULL)
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        fail (self, "cannot resolve the endpoint %s: %s", self->config->endpoint, error->message);
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      fail (self, "cannot resolve the endpoint %s: %s", self->config->endpoint, error->message);
+      wg_show_endpoints (self, NULL);
       return;
     }
   address = g_inet_address_to_string (addresses->data);
   if (g_inet_address_get_family (addresses->data) == G_SOCKET_FAMILY_IPV6)
-    endpoint = g_strdup_printf ("[%s]:%s", address, port);
+    wg_show_endpoints (self, g_strdup_printf ("[%s]:%s", address, port));
   else
-    endpoint = g_strdup_printf ("%s:%s", address, port);
-  wg_set_endpoint (self, endpoint);
+    wg_show_endpoints (self, g_strdup_printf ("%s:%s", address, port));
 }
 
-/* Resolved again: a dynamic DNS name may point elsewhere now, and the
- * resolver may only be reachable through the new path. */
+/* endpoint= is resolved again (a dynamic DNS name may point elsewhere now,
+ * and the resolver may only be reachable through the new path), then every
+ * peer's endpoint is set again, then the probe runs. */
 static void
 wireguard_repin (PfRemoteAccess *self)
 {
   g_autofree char *host = NULL;
   char *colon;
 
-  if (self->config->endpoint == NULL)
+  if (self->ifname == NULL)
     return;
+  if (self->config->endpoint == NULL)
+    {
+      wg_show_endpoints (self, NULL);
+      return;
+    }
   host = g_strdup (self->config->endpoint);
   colon = strrchr (host, ':');
   *colon = '\0';
@@ -524,17 +643,24 @@ pf_remote_access_repin (PfRemoteAccess *self)
   g_clear_pointer (&self->repin_how, g_free);
   self->repin_started_us = g_get_monotonic_time ();
   self->repin_timeout_id = g_timeout_add (REPIN_WINDOW_MS, on_repin_timeout, self);
+  /* An out-of-band tunnel keeps its path. */
   if (self->config->kind == PF_REMOTE_WIREGUARD && self->config->out_of_band == NULL)
     wireguard_repin (self);
-  else if (self->config->kind == PF_REMOTE_ZEROTIER)
-    self->zerotier_grace_id = g_timeout_add (ZEROTIER_GRACE_MS, on_zerotier_grace, self);
-  if (self->prober != NULL)
+  else
     {
-      pf_prober_set_fast (self->prober, TRUE);
-      /* A round now: its packet is what moves the tunnel to the new path. */
-      pf_prober_stop (self->prober);
-      pf_prober_start (self->prober);
+      if (self->config->kind == PF_REMOTE_ZEROTIER)
+        self->zerotier_grace_id = g_timeout_add (ZEROTIER_GRACE_MS, on_zerotier_grace, self);
+      probe_now (self);
     }
+}
+
+void
+pf_remote_access_reset_path (PfRemoteAccess *self)
+{
+  g_return_if_fail (PF_IS_REMOTE_ACCESS (self));
+
+  if (self->started && self->config->kind == PF_REMOTE_WIREGUARD && self->config->out_of_band != NULL)
+    wireguard_repin (self);
 }
 
 const char *

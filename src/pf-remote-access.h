@@ -4,7 +4,7 @@
  * in through. A probe pings a peer across the tunnel, through the tunnel's
  * interface; after every switch of uplinks the VPN is re-pinned to the new
  * path: a WireGuard peer's endpoint is resolved and set again and the probe
- * runs every second until the peer answers, which makes WireGuard send from
+ * runs every 250 ms until the peer answers, which makes WireGuard send from
  * the new path (the far end roams to it); a ZeroTier network that does not
  * answer within a few seconds is left and joined again through the local
  * service API, so that ZeroTier looks for new paths at once.
@@ -32,9 +32,16 @@ PfRemoteAccess *pf_remote_access_new   (const PfRemoteAccessConfig *config);
 void            pf_remote_access_start (PfRemoteAccess *self);
 void            pf_remote_access_stop  (PfRemoteAccess *self);
 
-/* After a switch of uplinks: re-pin, then probe every second until the peer
+/* After a switch of uplinks: re-pin (WireGuard: every peer's endpoint set
+ * again, endpoint= resolved again), then probe every 250 ms until the peer
  * answers (at most 30 s). */
 void            pf_remote_access_repin (PfRemoteAccess *self);
+
+/* An out-of-band WireGuard tunnel, once its mark is routed through the
+ * backup: every peer's endpoint is set again, so that WireGuard forgets the
+ * source address and interface it kept from before (wireguard-go pins both)
+ * and takes the backup. Nothing for other remote accesses. */
+void            pf_remote_access_reset_path (PfRemoteAccess *self);
 
 const char     *pf_remote_access_get_name  (PfRemoteAccess *self);
 /* "unknown", "up" or "down" */

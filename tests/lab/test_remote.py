@@ -186,7 +186,8 @@ def check_out_of_band_rides_backup_while_primary_healthy(lab, ctx):
     d = ctx.d
     d.wait_health('primary', 'up', timeout=20)
     assert d.prop('ActiveUplink') == 'primary'
-    wait_endpoint(lab, ctx.wg, pflab.SRC_BACKUP, timeout=15)
+    # No keepalive or handshake is due for 25 s and more: only the daemon moves it.
+    wait_endpoint(lab, ctx.wg, pflab.SRC_BACKUP, timeout=5)
     rules = d.ip_rules()
     assert any(r.get('fwmark') == f'0x{OOB_MARK:x}' and r.get('table') == '7100' for r in rules), rules
     assert get(lab, HA_PORT) == 'home-assistant'
@@ -232,11 +233,14 @@ def check_out_of_band_survives_failover_and_failback(lab, ctx):
 
 
 def check_out_of_band_daemon_starts(lab, ctx):
-    """The same tunnel, its packets now marked: a daemon configured to route the
-    mark through lte."""
+    """The same tunnel, its packets now marked (as wg-quick's FwMark= would have them from
+    boot), running on the primary before the daemon routes the mark: once it does, the
+    tunnel must leave that path although WireGuard had pinned it."""
     ctx.d.stop()
     lab.run('host', 'wg', 'set', ctx.wg.host_if, 'fwmark', f'0x{OOB_MARK:x}',
             'peer', ctx.wg.remote_pubkey, 'persistent-keepalive', '25')
+    assert lab.ping('host', REMOTE_WG, count=2, timeout=1)
+    assert host_endpoint(lab, ctx.wg) == pflab.SRC_PRIMARY, host_endpoint(lab, ctx.wg)
     ctx.d = Daemon(lab, config(ctx, out_of_band=True), name='pvefailoverd-oob')
     ctx.d.start()
 
