@@ -179,16 +179,35 @@ def parse_args(argv):
     return a
 
 
-def locate_binaries(a):
+def report(name, r, a, text):
+    """The JSON document {name: r} on one line (and in --out), then the table text."""
+    doc = json.dumps({name: r}, separators=(',', ':'))
+    print(doc, flush=True)
+    if a.out:
+        with open(a.out, 'w') as f:
+            f.write(doc + '\n')
+    if not a.json_only:
+        print()
+        print(text, flush=True)
+
+
+def import_lab(a):
+    """--build DIR sets PF_BUILD_DIR, PF_DAEMON and PF_CLIENT; then the lab's modules are
+    imported (they read those): returns (pflab, pfdaemon)."""
     if a.build:
         b = os.path.abspath(a.build)
         os.environ['PF_BUILD_DIR'] = b
         os.environ['PF_DAEMON'] = os.path.join(b, 'src', 'pvefailoverd')
         os.environ['PF_CLIENT'] = os.path.join(b, 'src', 'pvefailoverctl')
     sys.path.insert(0, LAB_DIR)
-    global pflab, pfdaemon
     import pflab       # noqa: E402
     import pfdaemon    # noqa: E402
+    return pflab, pfdaemon
+
+
+def locate_binaries(a):
+    global pflab, pfdaemon
+    pflab, pfdaemon = import_lab(a)
     build = os.environ.get('PF_BUILD_DIR', pfdaemon._BUILD)
     engine = os.path.join(build, 'tests', 'bench-engine')
     floor = os.path.join(build, 'tests', 'rss-floor')
@@ -1116,14 +1135,7 @@ def main(argv=None):
     r['verdicts'] = {k: {'figure': fig, 'target': target, 'met': met} for k, _, fig, _, target, met in rows}
     r['targets_met'] = sum(1 for x in rows if x[5])
     r['targets_missed'] = [x[0] for x in rows if x[5] is False]
-    doc = json.dumps({'pvefailover_bench': r}, separators=(',', ':'))
-    print(doc, flush=True)
-    if a.out:
-        with open(a.out, 'w') as f:
-            f.write(doc + '\n')
-    if not a.json_only:
-        print()
-        print(table(r, rows), flush=True)
+    report('pvefailover_bench', r, a, table(r, rows))
     return 0
 
 

@@ -78,6 +78,18 @@ allow={';'.join(allow)}
 """
 
 
+# Lab(tunnel=True): the VXLAN connection over the LTE stick, an uplink of its own, preferred.
+TUNNEL_UPLINK = f"""
+[uplink tunnel]
+role=backup
+priority=5
+connection={pflab.TUNNEL_CONNECTION}
+via=lte
+server={pflab.TUNNEL_SERVER}
+standby=cold
+"""
+
+
 class DaemonError(Exception):
     pass
 

@@ -16,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pflab  # noqa: E402
 import pftest  # noqa: E402
-from pfdaemon import ALL_ACTIONS, Daemon, DaemonError, lab_config  # noqa: E402
+from pfdaemon import ALL_ACTIONS, TUNNEL_UPLINK, Daemon, DaemonError, lab_config  # noqa: E402
 
 HOLD = 5.0                 # failback-hold of the primary
 CT_MASK = 0x00ff0000       # the daemon's default conntrack-mark-mask
@@ -26,15 +26,7 @@ CT_FIELD = re.compile(r'(\w+)=(\S+)')
 
 
 def config():
-    return lab_config(failback_hold=f'{HOLD:.0f}s') + f"""
-[uplink tunnel]
-role=backup
-priority=5
-connection={pflab.TUNNEL_CONNECTION}
-via=lte
-server={pflab.TUNNEL_SERVER}
-standby=cold
-"""
+    return lab_config(failback_hold=f'{HOLD:.0f}s') + TUNNEL_UPLINK
 
 
 def tunnel_ct_mark(d):
