@@ -29,6 +29,7 @@ struct _PfUplink
   gboolean              carrier;
   gboolean              active;
   gboolean              started;
+  gboolean              taking_down;   /* cold standby: we deactivated it, its carrier goes */
 
   PfProber             *prober;
   PfHealth             *health;
@@ -465,7 +466,8 @@ compute_state (PfUplink  *self,
                              device_state_name (st));
           return PF_HEALTH_DOWN;
         }
-      if (st == NM_DEVICE_STATE_ACTIVATED && (problem = link_problem (self)) != NULL)
+      /* NetworkManager's word on a deactivation may come after the kernel's. */
+      if (st == NM_DEVICE_STATE_ACTIVATED && !self->taking_down && (problem = link_problem (self)) != NULL)
         {
           *reason = g_steal_pointer (&problem);
           return PF_HEALTH_DOWN;
@@ -657,13 +659,16 @@ pf_uplink_link_changed (PfUplink *self,
         self->link_back_us = now;
       pf_health_set_link (self->health, now, carrier,
                           carrier ? "carrier back" : "carrier lost");
-      if (!carrier)
+      /* A cold backup we took down loses its carrier (and a modem's data
+       * interface gives way to its control port) by our doing: the last
+       * standby test still says how it is. */
+      if (!carrier && !self->taking_down)
         {
           g_free (self->standby_reason);
           self->standby_reason = g_strdup_printf ("no carrier on %s", self->ifname);
           self->standby_state = PF_HEALTH_DOWN;
         }
-      else if (self->config->role == PF_ROLE_BACKUP)
+      else if (carrier && !self->taking_down && self->config->role == PF_ROLE_BACKUP)
         {
           self->standby_state = PF_HEALTH_UNKNOWN;
           g_free (self->standby_reason);
@@ -1387,6 +1392,7 @@ pf_uplink_bring_up_async (PfUplink            *self,
   data->timeout_id = g_timeout_add (self->config->activate_timeout_ms, on_bring_up_timeout, task);
   data->uplink_changed_id = g_signal_connect (self, "changed", G_CALLBACK (on_bring_up_uplink_changed), task);
   g_message ("%s: bringing up connection \"%s\"", self->config->name, self->config->connection);
+  self->taking_down = FALSE;
   nm_client_activate_connection_async (self->nm, NM_CONNECTION (connection), self->device, NULL,
                                        cancellable, on_activated, g_object_ref (task));
   /* The task holds itself until bring_up_finish_task() returns it. */
@@ -1427,6 +1433,7 @@ pf_uplink_bring_down (PfUplink *self)
     return;
   g_message ("%s: taking connection \"%s\" down (cold standby)", self->config->name,
              nm_active_connection_get_id (active));
+  self->taking_down = TRUE;
   nm_client_deactivate_connection_async (self->nm, active, NULL, on_deactivated,
                                          g_strdup (self->config->name));
 }
