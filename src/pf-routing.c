@@ -483,37 +483,35 @@ rule_delete (PfRouting     *routing,
   return TRUE;
 }
 
+/* "P: fwmark MARK lookup TABLE" */
+static void
+append_fwmark_rule (GArray  *want,
+                    guint32  priority,
+                    guint32  fwmark,
+                    guint    table)
+{
+  PfRule r = {
+    .priority = priority,
+    .table = table,
+    .fwmark = fwmark,
+    .fwmask = G_MAXUINT32,
+    .suppress_prefixlen = NO_SUPPRESS,
+    .action = FR_ACT_TO_TBL,
+    .plain = TRUE,
+  };
+
+  g_array_append_val (want, r);
+}
+
 static GArray *
 rules_wanted (const PfRoutingSpec *spec)
 {
   GArray *want = g_array_new (FALSE, TRUE, sizeof (PfRule));
 
   for (guint i = 0; i < spec->n_backups; i++)
-    {
-      PfRule r = {
-        .priority = spec->rule_priority,
-        .table = spec->backups[i].table,
-        .fwmark = spec->probe_mark,
-        .fwmask = G_MAXUINT32,
-        .suppress_prefixlen = NO_SUPPRESS,
-        .action = FR_ACT_TO_TBL,
-        .plain = TRUE,
-      };
-      g_array_append_val (want, r);
-    }
+    append_fwmark_rule (want, spec->rule_priority, spec->probe_mark, spec->backups[i].table);
   for (guint i = 0; i < spec->n_marks; i++)
-    {
-      PfRule r = {
-        .priority = spec->rule_priority,
-        .table = spec->marks[i].table,
-        .fwmark = spec->marks[i].fwmark,
-        .fwmask = G_MAXUINT32,
-        .suppress_prefixlen = NO_SUPPRESS,
-        .action = FR_ACT_TO_TBL,
-        .plain = TRUE,
-      };
-      g_array_append_val (want, r);
-    }
+    append_fwmark_rule (want, spec->rule_priority, spec->marks[i].fwmark, spec->marks[i].table);
   for (guint i = 0; i < spec->n_dests; i++)
     {
       PfRule r = {

@@ -33,6 +33,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "netns-util.h"
 #include "pf-conntrack.h"
 #include "pf-error.h"
 #include "pf-firewall.h"
@@ -51,43 +52,10 @@
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 
-static char *
-run (const char *fmt,
-     ...) G_GNUC_PRINTF (1, 2);
-
-/* Run a command line (no shell), assert it succeeded, return its stdout. */
-static char *
-run (const char *fmt,
-     ...)
-{
-  g_autofree char *cmdline = NULL;
-  g_auto(GStrv) argv = NULL;
-  g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
-  g_autoptr(GError) error = NULL;
-  int status = 0;
-  va_list ap;
-
-  va_start (ap, fmt);
-  cmdline = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-
-  g_shell_parse_argv (cmdline, NULL, &argv, &error);
-  g_assert_no_error (error);
-  g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error);
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    {
-      g_printerr ("“%s” failed: %s\n", cmdline, err);
-      g_assert_not_reached ();
-    }
-  return g_steal_pointer (&out);
-}
-
 static JsonNode *
 run_json (const char *cmdline)
 {
-  g_autofree char *out = run ("%s", cmdline);
+  g_autofree char *out = pf_test_run ("%s", cmdline);
   g_autoptr(GError) error = NULL;
   JsonNode *node = json_from_string (out, &error);
 
@@ -186,44 +154,13 @@ assert_route_get (const char *args,
   g_assert_cmpstr (got, ==, expected);
 }
 
-/* A socket on the rule and IPv4 route multicast groups: every change the
- * kernel makes to either is queued on it before the request is acked. */
+/* The rule and IPv4 route changes the kernel makes. */
 static int
 change_monitor_open (void)
 {
-  struct sockaddr_nl addr = {
-    .nl_family = AF_NETLINK,
-    .nl_groups = RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE,
-  };
-  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  static const int groups[] = { RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_RULE };
 
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (bind (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
-  return fd;
-}
-
-/* Read what is queued; count the messages by type. */
-static void
-change_monitor_drain (int    fd,
-                      guint *n_rule_changes,
-                      guint *n_route_changes)
-{
-  char buf[65536];
-  ssize_t len;
-
-  *n_rule_changes = *n_route_changes = 0;
-  while ((len = recv (fd, buf, sizeof buf, 0)) > 0)
-    {
-      for (struct nlmsghdr *nlh = (struct nlmsghdr *) buf; NLMSG_OK (nlh, (size_t) len);
-           nlh = NLMSG_NEXT (nlh, len))
-        {
-          if (nlh->nlmsg_type == RTM_NEWRULE || nlh->nlmsg_type == RTM_DELRULE)
-            (*n_rule_changes)++;
-          else if (nlh->nlmsg_type == RTM_NEWROUTE || nlh->nlmsg_type == RTM_DELROUTE)
-            (*n_route_changes)++;
-        }
-    }
-  g_assert_true (len < 0 && errno == EAGAIN);
+  return pf_test_monitor_open (groups, G_N_ELEMENTS (groups));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -258,9 +195,9 @@ routing_setup (RoutingFixture *fx,
   fx->monitor = change_monitor_open ();
 
   /* Somebody else's rules and routes, around and next to ours. */
-  g_free (run ("ip rule add priority %u lookup 7200", RULE_PRIO - 1));
-  g_free (run ("ip rule add priority %u lookup 7200", RULE_PRIO + 3));
-  g_free (run ("ip route add 192.0.2.0/24 via 10.200.0.254 table 7200"));
+  g_free (pf_test_run ("ip rule add priority %u lookup 7200", RULE_PRIO - 1));
+  g_free (pf_test_run ("ip rule add priority %u lookup 7200", RULE_PRIO + 3));
+  g_free (pf_test_run ("ip route add 192.0.2.0/24 via 10.200.0.254 table 7200"));
 }
 
 static void
@@ -280,9 +217,9 @@ routing_teardown (RoutingFixture *fx,
   foreign_routes = routes_text (7200);
   g_assert_cmpstr (foreign_routes, ==, "192.0.2.0/24 via 10.200.0.254 dev pfp0\n");
 
-  g_free (run ("ip rule del priority %u", RULE_PRIO - 1));
-  g_free (run ("ip rule del priority %u", RULE_PRIO + 3));
-  g_free (run ("ip route flush table 7200"));
+  g_free (pf_test_run ("ip rule del priority %u", RULE_PRIO - 1));
+  g_free (pf_test_run ("ip rule del priority %u", RULE_PRIO + 3));
+  g_free (pf_test_run ("ip route flush table 7200"));
   close (fx->monitor);
   pf_routing_free (fx->routing);
 }
@@ -308,10 +245,10 @@ assert_reapply_changes_nothing (RoutingFixture *fx)
   g_autoptr(GError) error = NULL;
   guint n_rules, n_routes;
 
-  change_monitor_drain (fx->monitor, &n_rules, &n_routes);
+  pf_test_monitor_drain (fx->monitor, &n_rules, &n_routes);
   g_assert_true (pf_routing_apply (fx->routing, &fx->spec, &error));
   g_assert_no_error (error);
-  change_monitor_drain (fx->monitor, &n_rules, &n_routes);
+  pf_test_monitor_drain (fx->monitor, &n_rules, &n_routes);
   g_assert_cmpuint (n_rules, ==, 0);
   g_assert_cmpuint (n_routes, ==, 0);
 }
@@ -385,7 +322,7 @@ test_routing_switch (RoutingFixture *fx,
   fx->spec.active_table = TABLE_HL;
   g_assert_true (pf_routing_apply (fx->routing, &fx->spec, &error));
   g_assert_no_error (error);
-  change_monitor_drain (fx->monitor, &n_rules, &n_routes);
+  pf_test_monitor_drain (fx->monitor, &n_rules, &n_routes);
   g_assert_cmpuint (n_rules, ==, 2);
   g_assert_cmpuint (n_routes, ==, 0);
   g_clear_pointer (&rules, g_free);
@@ -421,12 +358,12 @@ test_routing_reconcile (RoutingFixture *fx,
    * table we no longer use, a rule with extra selectors at our priority,
    * one of ours already there, a mask of somebody else's, a different
    * gateway and an extra route in our table. */
-  g_free (run ("ip rule add priority %u lookup 7300", RULE_PRIO + 2));
-  g_free (run ("ip rule add priority %u iif pfb0 lookup 7100", RULE_PRIO + 1));
-  g_free (run ("ip rule add priority %u fwmark 0x70f0 lookup 7100", RULE_PRIO));
-  g_free (run ("ip rule add priority %u fwmark 0x70f0/0xff lookup 7101", RULE_PRIO));
-  g_free (run ("ip route add default via 10.201.0.9 dev pfa0 table %u", TABLE_LTE));
-  g_free (run ("ip route add 10.99.0.0/16 dev pfa0 table %u", TABLE_LTE));
+  g_free (pf_test_run ("ip rule add priority %u lookup 7300", RULE_PRIO + 2));
+  g_free (pf_test_run ("ip rule add priority %u iif pfb0 lookup 7100", RULE_PRIO + 1));
+  g_free (pf_test_run ("ip rule add priority %u fwmark 0x70f0 lookup 7100", RULE_PRIO));
+  g_free (pf_test_run ("ip rule add priority %u fwmark 0x70f0/0xff lookup 7101", RULE_PRIO));
+  g_free (pf_test_run ("ip route add default via 10.201.0.9 dev pfa0 table %u", TABLE_LTE));
+  g_free (pf_test_run ("ip route add 10.99.0.0/16 dev pfa0 table %u", TABLE_LTE));
 
   g_assert_cmpuint (pf_routing_get_active_table (fx->routing, RULE_PRIO, &error), ==, 7300);
   g_assert_no_error (error);
@@ -507,7 +444,7 @@ test_routing_link_down (RoutingFixture *fx,
 
   /* The kernel refuses a route through a link that is down: the error says
    * so, and the rules are still made right. */
-  g_free (run ("ip link set pfb0 down"));
+  g_free (pf_test_run ("ip link set pfb0 down"));
   fx->spec.active_table = TABLE_LTE;
   g_assert_false (pf_routing_apply (fx->routing, &fx->spec, &error));
   g_assert_error (error, PF_ERROR, PF_ERROR_SYSTEM);
@@ -520,7 +457,7 @@ test_routing_link_down (RoutingFixture *fx,
                    "10000 fwmark 0x70f0 lookup 7101\n"
                    "10001 lookup main suppress 0\n"
                    "10002 lookup 7100\n");
-  g_free (run ("ip link set pfb0 up"));
+  g_free (pf_test_run ("ip link set pfb0 up"));
   g_assert_true (pf_routing_apply (fx->routing, &fx->spec, &error));
   g_assert_no_error (error);
 }
@@ -555,7 +492,7 @@ render (gboolean lte_active,
 static char *
 nft_tables (void)
 {
-  return run ("nft list tables");
+  return pf_test_run ("nft list tables");
 }
 
 static void
@@ -570,11 +507,11 @@ test_firewall (void)
   g_auto(GStrv) parts = NULL;
   g_autoptr(JsonNode) json = NULL;
 
-  g_free (run ("nft add table inet pftest"));
+  g_free (pf_test_run ("nft add table inet pftest"));
 
   g_assert_true (pf_firewall_apply (standby, &error));
   g_assert_no_error (error);
-  listed = run ("nft list table inet pvefailover");
+  listed = pf_test_run ("nft list table inet pvefailover");
   g_assert_nonnull (strstr (listed, "oifname \"pfa0\" ip daddr 10.201.0.250 accept comment \"lte (backup, standby): modem management\""));
   g_assert_nonnull (strstr (listed, "oifname \"pfa0\" drop"));
   g_assert_nonnull (strstr (listed, "oifname \"pfb0\" drop"));
@@ -589,7 +526,7 @@ test_firewall (void)
   /* Replace: the table is rebuilt, not appended to. */
   g_assert_true (pf_firewall_apply (failed_over, &error));
   g_assert_no_error (error);
-  listed = run ("nft list table inet pvefailover");
+  listed = pf_test_run ("nft list table inet pvefailover");
   g_assert_nonnull (strstr (listed, "oifname \"pfa0\" ip saddr @allowed masquerade"));
   g_assert_null (strstr (listed, "oifname \"pfa0\" drop comment \"lte (backup, standby): blocked\""));
   g_assert_null (strstr (listed, "10.201.0.250"));
@@ -599,7 +536,7 @@ test_firewall (void)
   /* Applying the same text twice leaves exactly one copy of each rule. */
   g_assert_true (pf_firewall_apply (failed_over, &error));
   g_assert_no_error (error);
-  listed = run ("nft list table inet pvefailover");
+  listed = pf_test_run ("nft list table inet pvefailover");
   parts = g_strsplit (listed, "masquerade", -1);
   g_assert_cmpuint (g_strv_length (parts), ==, 2);
   g_clear_pointer (&listed, g_free);
@@ -611,7 +548,7 @@ test_firewall (void)
   g_test_message ("expected: %s", error->message);
   g_assert_nonnull (strstr (error->message, "bogus"));
   g_clear_error (&error);
-  listed = run ("nft list table inet pvefailover");
+  listed = pf_test_run ("nft list table inet pvefailover");
   g_assert_nonnull (strstr (listed, "oifname \"pfa0\" ip saddr @allowed masquerade"));
   g_clear_pointer (&listed, g_free);
 
@@ -623,7 +560,7 @@ test_firewall (void)
   tables = nft_tables ();
   g_assert_cmpstr (tables, ==, "table inet pftest\n");
 
-  g_free (run ("nft delete table inet pftest"));
+  g_free (pf_test_run ("nft delete table inet pftest"));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -675,7 +612,7 @@ conntrack_list_count (guint32 mark)
 
   for (guint f = 0; f < 2; f++)
     {
-      g_autofree char *out = run ("conntrack -L -f %s", f == 0 ? "ipv4" : "ipv6");
+      g_autofree char *out = pf_test_run ("conntrack -L -f %s", f == 0 ? "ipv4" : "ipv6");
       g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
 
       for (guint i = 0; lines[i] != NULL; i++)
@@ -702,14 +639,14 @@ test_conntrack (void)
   g_autofree char *script = render (TRUE, TRUE);  /* no standby block: every flow leaves */
   guint n = G_MAXUINT;
 
-  g_free (run ("conntrack -F"));
-  g_free (run ("conntrack -F -f ipv6"));
+  g_free (pf_test_run ("conntrack -F"));
+  g_free (pf_test_run ("conntrack -F -f ipv6"));
   g_assert_true (pf_firewall_apply (script, &error));
   g_assert_no_error (error);
   /* Somebody else's bits in the ct mark, set before ours. */
-  g_free (run ("nft add table inet pftest"));
-  g_free (run ("nft add chain inet pftest out { type filter hook output priority -100 ; }"));
-  g_free (run ("nft add rule inet pftest out ct state new ct mark set 0x%08x", FOREIGN_CT));
+  g_free (pf_test_run ("nft add table inet pftest"));
+  g_free (pf_test_run ("nft add chain inet pftest out { type filter hook output priority -100 ; }"));
+  g_free (pf_test_run ("nft add rule inet pftest out ct state new ct mark set 0x%08x", FOREIGN_CT));
 
   send_udp ("10.200.0.2", 5000, 3);
   send_udp ("10.201.0.2", 6000, 2);
@@ -752,7 +689,7 @@ test_conntrack (void)
   g_assert_no_error (error);
   g_assert_cmpuint (count_mark (CT_PRIMARY), ==, 3);
 
-  g_free (run ("nft delete table inet pftest"));
+  g_free (pf_test_run ("nft delete table inet pftest"));
   g_assert_true (pf_firewall_remove (&error));
   g_assert_no_error (error);
 }
@@ -805,12 +742,12 @@ guest_main (int cmd_fd,
       switch (cmd.op)
         {
         case 'c':
-          g_free (run ("ip link set lo up"));
-          g_free (run ("ip addr add 10.210.0.20/24 dev pfg1"));
-          g_free (run ("ip addr add 10.210.0.99/24 dev pfg1"));
-          g_free (run ("ip link set pfg1 up"));
-          g_free (run ("ip route add default via 10.210.0.1"));
-          g_free (run ("ip neigh replace 10.210.0.1 lladdr %s dev pfg1 nud permanent",
+          g_free (pf_test_run ("ip link set lo up"));
+          g_free (pf_test_run ("ip addr add 10.210.0.20/24 dev pfg1"));
+          g_free (pf_test_run ("ip addr add 10.210.0.99/24 dev pfg1"));
+          g_free (pf_test_run ("ip link set pfg1 up"));
+          g_free (pf_test_run ("ip route add default via 10.210.0.1"));
+          g_free (pf_test_run ("ip neigh replace 10.210.0.1 lladdr %s dev pfg1 nud permanent",
                        g_getenv ("PF_TEST_PFG0_MAC")));
           break;
         case 'a':
@@ -849,7 +786,7 @@ guest_start (Guest *guest)
 
   g_assert_cmpint (pipe (cmd_pipe), ==, 0);
   g_assert_cmpint (pipe (ack_pipe), ==, 0);
-  g_free (run ("ip link add pfg0 type veth peer name pfg1"));
+  g_free (pf_test_run ("ip link add pfg0 type veth peer name pfg1"));
   json = run_json ("ip -j link show pfg0");
   g_setenv ("PF_TEST_PFG0_MAC",
             json_object_get_string_member (json_array_get_object_element (json_node_get_array (json), 0),
@@ -869,10 +806,10 @@ guest_start (Guest *guest)
   guest->ack_fd = ack_pipe[0];
   g_assert_cmpint (read (guest->ack_fd, &ack, 1), ==, 1);
 
-  g_free (run ("ip link set pfg1 netns %d", (int) guest->pid));
-  g_free (run ("ip addr add 10.210.0.1/24 dev pfg0"));
-  g_free (run ("ip link set pfg0 up"));
-  g_free (run ("sysctl -q -w net.ipv4.ip_forward=1"));
+  g_free (pf_test_run ("ip link set pfg1 netns %d", (int) guest->pid));
+  g_free (pf_test_run ("ip addr add 10.210.0.1/24 dev pfg0"));
+  g_free (pf_test_run ("ip link set pfg0 up"));
+  g_free (pf_test_run ("sysctl -q -w net.ipv4.ip_forward=1"));
   guest_do (guest, 'c', 0);
 }
 
@@ -885,20 +822,20 @@ guest_stop (Guest *guest)
   /* Delete the pair while the guest's namespace still holds its end: once
    * the guest exits, the kernel removes the pair by itself at a time of its
    * choosing, and deleting it then may or may not find it. */
-  g_free (run ("ip link del pfg0"));
+  g_free (pf_test_run ("ip link del pfg0"));
   g_assert_cmpint (write (guest->cmd_fd, &quit, sizeof quit), ==, sizeof quit);
   g_assert_cmpint (waitpid (guest->pid, &status, 0), ==, guest->pid);
   g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
   close (guest->cmd_fd);
   close (guest->ack_fd);
-  g_free (run ("sysctl -q -w net.ipv4.ip_forward=0"));
+  g_free (pf_test_run ("sysctl -q -w net.ipv4.ip_forward=0"));
 }
 
 /* The `conntrack -L` line of the flow to 198.51.100.9:PORT, or NULL. */
 static char *
 conntrack_find (guint16 port)
 {
-  g_autofree char *out = run ("conntrack -L -f ipv4 -d 198.51.100.9");
+  g_autofree char *out = pf_test_run ("conntrack -L -f ipv4 -d 198.51.100.9");
   g_autofree char *needle = g_strdup_printf (" dport=%u ", port);
   g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
 
@@ -932,7 +869,7 @@ test_forwarded (void)
   guint n = 0;
 
   g_assert_no_error (error);
-  g_free (run ("conntrack -F"));
+  g_free (pf_test_run ("conntrack -F"));
   guest_start (&guest);
 
   /* Standby: guests leave through the primary, tagged with its mark. */
@@ -1018,7 +955,7 @@ lab_setup (void)
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    g_free (run ("%s", commands[i]));
+    g_free (pf_test_run ("%s", commands[i]));
   return TRUE;
 }
 

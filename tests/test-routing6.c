@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "netns-util.h"
 #include "pf-routing.h"
 
 #define PROBE_MARK 0x70f0
@@ -36,37 +37,11 @@
 #define TABLE_HL   7101
 #define TARGET6    "2001:db8:100::10"
 
-static char *
-sh (const char *fmt,
-    ...) G_GNUC_PRINTF (1, 2);
-
-/* Run a command line (no shell), assert it succeeded, return its stdout. */
-static char *
-sh (const char *fmt,
-    ...)
-{
-  g_autofree char *cmdline = NULL;
-  g_autofree char *err = NULL;
-  g_autoptr(GError) error = NULL;
-  char *out = NULL;
-  int status = 0;
-  va_list ap;
-
-  va_start (ap, fmt);
-  cmdline = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_assert_true (g_spawn_command_line_sync (cmdline, &out, &err, &status, &error));
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("“%s” failed: %s", cmdline, err);
-  return out;
-}
-
 /* `ip -6 rule` lines with a priority within P..P+2, without "from all". */
 static char *
 rules6 (void)
 {
-  g_autofree char *out = sh ("ip -6 rule show");
+  g_autofree char *out = pf_test_run ("ip -6 rule show");
   g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
   GString *s = g_string_new (NULL);
 
@@ -87,7 +62,7 @@ static char *
 routes (const char *family,
         guint       table)
 {
-  return sh ("ip %s route show table %u", family, table);
+  return pf_test_run ("ip %s route show table %u", family, table);
 }
 
 /* "dev pfa0 via 2001:db8:a::fe" of `ip -6 route get ARGS`. */
@@ -95,7 +70,7 @@ static void
 assert_route6 (const char *args,
                const char *expected)
 {
-  g_autofree char *out = sh ("ip -6 route get %s", args);
+  g_autofree char *out = pf_test_run ("ip -6 route get %s", args);
   g_auto(GStrv) words = g_strsplit_set (g_strstrip (out), " \t\n", -1);
   const char *dev = NULL;
   const char *via = NULL;
@@ -112,36 +87,23 @@ assert_route6 (const char *args,
   g_assert_cmpstr (got, ==, expected);
 }
 
-/* Every IPv6 rule and route change is queued here before the kernel acks. */
+/* Every IPv6 rule and route change, queued before the kernel acks. */
 static int
 monitor6_open (void)
 {
-  struct sockaddr_nl addr = { .nl_family = AF_NETLINK };
-  int groups[] = { RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_RULE };
-  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  static const int groups[] = { RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_RULE };
 
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (bind (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
-  for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
-    g_assert_cmpint (setsockopt (fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof groups[i]), ==, 0);
-  return fd;
+  return pf_test_monitor_open (groups, G_N_ELEMENTS (groups));
 }
 
 static guint
 monitor6_drain (int fd)
 {
-  char buf[65536];
-  ssize_t len;
-  guint n = 0;
+  guint rules = 0;
+  guint routes = 0;
 
-  while ((len = recv (fd, buf, sizeof buf, 0)) > 0)
-    {
-      for (struct nlmsghdr *nlh = (struct nlmsghdr *) buf; NLMSG_OK (nlh, (size_t) len);
-           nlh = NLMSG_NEXT (nlh, len))
-        n++;
-    }
-  g_assert_true (len < 0 && errno == EAGAIN);
-  return n;
+  pf_test_monitor_drain (fd, &rules, &routes);
+  return rules + routes;
 }
 
 typedef struct {
@@ -285,9 +247,9 @@ test_reconcile (Fixture       *fx,
   g_autoptr(GError) error = NULL;
   g_autofree char *lte = NULL;
 
-  g_free (sh ("ip -6 rule add priority %u lookup %u", RULE_PRIO + 2, TABLE_HL));
-  g_free (sh ("ip -6 route add default via 2001:db8:a::fd dev pfa0 table %u", TABLE_LTE));
-  g_free (sh ("ip -6 route add 2001:db8:77::/48 via 2001:db8:a::fd dev pfa0 table %u", TABLE_HL));
+  g_free (pf_test_run ("ip -6 rule add priority %u lookup %u", RULE_PRIO + 2, TABLE_HL));
+  g_free (pf_test_run ("ip -6 route add default via 2001:db8:a::fd dev pfa0 table %u", TABLE_LTE));
+  g_free (pf_test_run ("ip -6 route add 2001:db8:77::/48 via 2001:db8:a::fd dev pfa0 table %u", TABLE_HL));
   g_assert_cmpuint (pf_routing_get_active_table (fx->routing, RULE_PRIO, &error), ==, TABLE_HL);
   g_assert_no_error (error);
 
@@ -345,7 +307,7 @@ setup_namespace (void)
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    g_free (sh ("%s", commands[i]));
+    g_free (pf_test_run ("%s", commands[i]));
 }
 
 int
